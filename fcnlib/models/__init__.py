@@ -1,0 +1,11 @@
+"""Segmentation models. Every model maps ``B x 3 x H x W`` images to ``B x K x H x W`` logits
+at the input's resolution (see :mod:`fcnlib.models.base`).
+
+Each architecture lives in its own module and registers itself by name for :func:`build`.
+"""
+
+from .base import SegmentationModel
+from .pixel import PerPixelNet
+from .registry import available, build, register
+
+__all__ = ["SegmentationModel", "PerPixelNet", "available", "build", "register"]

@@ -1,0 +1,64 @@
+"""The one contract every fcnlib model keeps.
+
+As in torchvision's ``models/segmentation/_utils.py``: a model computes class scores at
+some (usually reduced) resolution and then bilinearly upsamples them to the input size.
+
+    forward(x: B x 3 x H x W float) -> logits B x K x H x W
+
+whatever H and W are (odd sizes included). Models with an auxiliary head return
+``{"out": ..., "aux": ...}`` when called with ``return_aux=True``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_images
+
+
+class SegmentationModel(nn.Module):
+    """Base class: subclasses implement :meth:`_forward` returning a dict of logits.
+
+    ``_forward(x)`` returns ``{"out": B x K x h x w}`` (and optionally ``"aux"``) at any
+    resolution; the base class checks the input and upsamples every entry to ``H x W``.
+    """
+
+    in_channels: int = 3
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes = num_classes
+
+    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, return_aux: bool = False):
+        check_images(x, "x", channels=self.in_channels)
+        size = x.shape[-2:]
+        out = self._forward(x)
+        out = {
+            k: v if v.shape[-2:] == size else F.interpolate(v, size=size, mode="bilinear", align_corners=False)
+            for k, v in out.items()
+        }
+        return out if return_aux else out["out"]
+
+    def head_parameters(self):
+        """Parameters that are new to this task (everything outside ``self.backbone``).
+
+        ``engine.fit(head_lr_mult=10)`` trains these at ten times the base learning rate,
+        as DeepLab does for its freshly initialised head.
+        """
+        backbone = getattr(self, "backbone", None)
+        skip = {id(p) for p in backbone.parameters()} if isinstance(backbone, nn.Module) else set()
+        return [p for p in self.parameters() if id(p) not in skip]
+
+    def backbone_parameters(self):
+        backbone = getattr(self, "backbone", None)
+        return list(backbone.parameters()) if isinstance(backbone, nn.Module) else []
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}"
