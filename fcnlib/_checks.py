@@ -16,7 +16,9 @@ def check_images(x, name: str = "images", channels: int | None = 3) -> torch.Ten
     Returns the tensor unchanged. ``channels=None`` accepts any channel count.
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape B x 3 x H x W, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape B x 3 x H x W, got {type(x).__name__}"
+        )
     if x.dim() == 3:
         raise ValueError(
             f"{name} has shape {tuple(x.shape)}: expected a batch B x 3 x H x W. "
@@ -43,7 +45,9 @@ def check_masks(mask, num_classes: int, ignore_index: int | None = 255, name: st
     Raises a ``ValueError`` naming the first offending value.
     """
     if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integer labels, got {type(mask).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of integer labels, got {type(mask).__name__}"
+        )
     if mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
         raise TypeError(f"{name} has dtype {mask.dtype}: expected integer class labels")
     valid = (mask >= 0) & (mask < num_classes)

@@ -175,7 +175,9 @@ class ShapeObject:
         elif self.texture == "checker":
             t = ((np.floor(xx / p) + np.floor(yy / p)) % 2)[..., None]
         else:  # gradient
-            t = np.clip(((xx - self.cx) * ca + (yy - self.cy) * sa) / (2 * self.size) + 0.5, 0, 1)[..., None]
+            t = np.clip(((xx - self.cx) * ca + (yy - self.cy) * sa) / (2 * self.size) + 0.5, 0, 1)[
+                ..., None
+            ]
         return c1 * (1 - t) + c2 * t
 
 
@@ -242,7 +244,9 @@ def render(
     return img, mask, inst
 
 
-def add_ignore_band(mask: np.ndarray, width: int = 1, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+def add_ignore_band(
+    mask: np.ndarray, width: int = 1, ignore_index: int = IGNORE_INDEX
+) -> np.ndarray:
     """Set pixels within ``width`` px of a label change to ``ignore_index`` (as VOC does)."""
     edge = np.zeros(mask.shape, bool)
     edge[:, 1:] |= mask[:, 1:] != mask[:, :-1]
@@ -318,7 +322,9 @@ class ShapesScenes(Dataset):
             raise ValueError(f"image_size must be at least 16 px, got {image_size}")
         lo, hi = object_size
         if not 0 < lo <= hi:
-            raise ValueError(f"object_size must be (min, max) with 0 < min <= max, got {object_size}")
+            raise ValueError(
+                f"object_size must be (min, max) with 0 < min <= max, got {object_size}"
+            )
         if max_objects < 1:
             raise ValueError(f"max_objects must be at least 1, got {max_objects}")
         self.split, self.size, self.image_size, self.seed = split, size, (h, w), seed

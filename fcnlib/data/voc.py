@@ -30,7 +30,11 @@ def export_voc(dataset, root, split: str | None = None, quality: int = 95) -> Pa
     """
     split = split or getattr(dataset, "split", "train")
     base = Path(root) / "VOCdevkit" / "VOC2012"
-    jpeg, seg, sets = base / "JPEGImages", base / "SegmentationClass", base / "ImageSets" / "Segmentation"
+    jpeg, seg, sets = (
+        base / "JPEGImages",
+        base / "SegmentationClass",
+        base / "ImageSets" / "Segmentation",
+    )
     for d in (jpeg, seg, sets):
         d.mkdir(parents=True, exist_ok=True)
     palette = _palette_bytes(dataset.palette)

@@ -41,7 +41,9 @@ class SegmentationModel(nn.Module):
         size = x.shape[-2:]
         out = self._forward(x)
         out = {
-            k: v if v.shape[-2:] == size else F.interpolate(v, size=size, mode="bilinear", align_corners=False)
+            k: v
+            if v.shape[-2:] == size
+            else F.interpolate(v, size=size, mode="bilinear", align_corners=False)
             for k, v in out.items()
         }
         return out if return_aux else out["out"]

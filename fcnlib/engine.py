@@ -1,0 +1,714 @@
+"""Training and evaluation as plain functions.
+
+``fit`` is a readable loop: for each epoch, :func:`train_one_epoch` then :func:`evaluate`.
+Its options are DeepLab's recipe (SGD with momentum and weight decay, poly learning rate
+with warmup, a 10x learning rate for the new head, frozen BatchNorm, multi-scale training,
+an auxiliary loss) and the practical parts (mixed precision and channels_last on CUDA,
+seeding, checkpoints and exact resume).
+
+Reproducibility: everything random in epoch ``e`` (data order, augmentation, dropout) is
+drawn from ``(seed, e)``, so a run resumed from the checkpoint of epoch ``e - 1`` ends with
+exactly the weights of an uninterrupted run (on the CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from . import __version__
+from .inference import predict_proba
+from .metrics import ConfusionMatrix
+
+CHECKPOINT_FORMAT = "fcnlib-checkpoint-1"
+
+
+# ----------------------------------------------------------------------------- set-up helpers
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple's MPS, then the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={device!r} was asked for, but CUDA is not available here; use 'auto' or 'cpu'"
+        )
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return (
+        model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+    )
+
+
+def _rank() -> int:
+    d = torch.distributed
+    return d.get_rank() if d.is_available() and d.is_initialized() else 0
+
+
+def _num_classes(model: nn.Module) -> int | None:
+    return getattr(_unwrap(model), "num_classes", None)
+
+
+def _dataset_of(data) -> Dataset:
+    return data.dataset if isinstance(data, DataLoader) else data
+
+
+def _check_data(data, name: str, model: nn.Module) -> None:
+    ds = _dataset_of(data)
+    try:
+        n = len(ds)
+    except TypeError:
+        return
+    if n == 0:
+        raise ValueError(f"{name} is empty: it holds no images")
+    k_data = getattr(ds, "num_classes", None) or (
+        len(ds.classes) if hasattr(ds, "classes") else None
+    )
+    k_model = _num_classes(model)
+    if k_data is not None and k_model is not None and k_data != k_model:
+        raise ValueError(
+            f"the model predicts {k_model} classes but {name} has {k_data} classes; "
+            f"build the model with num_classes={k_data}"
+        )
+
+
+def make_loader(
+    data,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    epoch: int = 0,
+    num_workers: int = 0,
+    device: torch.device | None = None,
+) -> DataLoader:
+    """A DataLoader whose order in ``epoch`` depends only on ``(seed, epoch)``.
+
+    A ``DataLoader`` passed in is returned as it is (its sampler gets ``set_epoch``).
+    """
+    if isinstance(data, DataLoader):
+        if hasattr(data.sampler, "set_epoch"):
+            data.sampler.set_epoch(epoch)
+        return data
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    n = len(data)
+    if batch_size > n:
+        raise ValueError(
+            f"batch_size={batch_size} is larger than the data set ({n} images); use batch_size <= {n}"
+        )
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=g if shuffle else None,
+        num_workers=num_workers,
+        pin_memory=device is not None and device.type == "cuda",
+        persistent_workers=False,
+        worker_init_fn=_seed_worker if num_workers else None,
+    )
+
+
+def _seed_worker(worker_id: int) -> None:
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+# ----------------------------------------------------------------------------- optimisation
+def build_optimizer(
+    model: nn.Module,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+    head_lr_mult: float = 1.0,
+) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum) over two parameter groups: backbone at ``lr`` and the rest
+    (the new head) at ``lr * head_lr_mult``. Frozen parameters are left out."""
+    m = _unwrap(model)
+    backbone = m.backbone_parameters() if hasattr(m, "backbone_parameters") else []
+    ids = {id(p) for p in backbone}
+    head = [p for p in m.parameters() if id(p) not in ids]
+    groups = [
+        {"params": [p for p in backbone if p.requires_grad], "lr": lr, "name": "backbone"},
+        {"params": [p for p in head if p.requires_grad], "lr": lr * head_lr_mult, "name": "head"},
+    ]
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+
+
+def poly_lr_lambda(total_steps: int, power: float = 0.9, warmup_steps: int = 0):
+    """Multiplier of the base learning rate at step ``i``: linear warmup, then
+    ``(1 - i / total_steps) ** power`` (DeepLab's "poly" schedule)."""
+
+    def f(i: int) -> float:
+        if warmup_steps and i < warmup_steps:
+            return (i + 1) / warmup_steps
+        return max(0.0, 1 - i / max(1, total_steps)) ** power
+
+    return f
+
+
+def set_bn_frozen(model: nn.Module, frozen: bool = True) -> None:
+    """Freeze BatchNorm: running statistics stop updating (eval mode) and the affine
+    parameters stop learning. Call after ``model.train()``, which would undo it."""
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            if frozen:
+                mod.eval()
+            for p in mod.parameters():
+                p.requires_grad_(not frozen)
+
+
+def segmentation_loss(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    criterion: nn.Module,
+    scales: Sequence[float] = (1.0,),
+    aux_weight: float = 0.0,
+) -> torch.Tensor:
+    """The training loss for one batch.
+
+    With one scale: cross-entropy of the logits (plus ``aux_weight`` times that of the
+    auxiliary head). With several scales (DeepLab-v2's multi-scale input): the image is
+    resized by each factor, every output is upsampled to full size and gets its own loss,
+    and a further loss is taken on their element-wise maximum; all are summed.
+    """
+    want_aux = aux_weight > 0 and getattr(_unwrap(model), "aux_classifier", None) is not None
+    size = images.shape[-2:]
+    outs, loss = [], 0.0
+    for s in scales:
+        x = (
+            images
+            if s == 1.0
+            else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False)
+        )
+        out = model(x, return_aux=True) if want_aux else {"out": model(x)}
+        logits = out["out"]
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        outs.append(logits)
+        loss = loss + criterion(logits, targets)
+        if want_aux:
+            aux = out["aux"]
+            if aux.shape[-2:] != size:
+                aux = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)
+            loss = loss + aux_weight * criterion(aux, targets)
+    if len(outs) > 1:
+        loss = loss + criterion(torch.stack(outs).amax(0), targets)
+    return loss
+
+
+# ----------------------------------------------------------------------------- history
+@dataclass
+class History:
+    """Per-epoch records: ``epoch``, ``train_loss``, ``lr``, ``seconds`` and ``val_*`` metrics."""
+
+    records: list[dict] = field(default_factory=list)
+
+    def append(self, **rec) -> None:
+        self.records.append(
+            {
+                k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+                for k, v in rec.items()
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list:
+        return [r.get(key, float("nan")) for r in self.records]
+
+    def __getattr__(self, key: str):
+        if key.startswith("_") or key == "records":
+            raise AttributeError(key)
+        if self.records and key in self.records[-1]:
+            return self[key]
+        raise AttributeError(f"History has no column {key!r}; columns: {self.columns}")
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.records[-1]) if self.records else []
+
+    @property
+    def last(self) -> dict:
+        return dict(self.records[-1]) if self.records else {}
+
+    def to_dict(self) -> dict:
+        return {"records": [dict(r) for r in self.records]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        return cls([dict(r) for r in d.get("records", [])])
+
+    def plot(self, metrics: Sequence[str] = ("train_loss", "val_miou"), ax=None):
+        """Training curves: one panel per metric against the epoch."""
+        import matplotlib.pyplot as plt
+
+        metrics = [m for m in metrics if m in self.columns]
+        if ax is None:
+            _, ax = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3), squeeze=False)
+            ax = ax[0]
+        for a, m in zip(ax, metrics):
+            a.plot(self["epoch"], self[m], marker="o")
+            a.set_xlabel("epoch")
+            a.set_title(m.replace("_", " "))
+            a.grid(alpha=0.3)
+        return ax
+
+    def __repr__(self) -> str:
+        if not self.records:
+            return "History(empty)"
+        keys = [k for k in self.columns if k != "epoch"]
+        lines = ["epoch  " + "  ".join(f"{k:>14}" for k in keys)]
+        for r in self.records:
+            lines.append(
+                f"{int(r['epoch']):5d}  "
+                + "  ".join(f"{r.get(k, float('nan')):14.4f}" for k in keys)
+            )
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data,
+    batch_size: int = 32,
+    device: str | torch.device = "auto",
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    num_workers: int = 0,
+    ignore_index: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """Metrics of ``model`` over the whole data set, from one confusion matrix.
+
+    Returns :meth:`ConfusionMatrix.compute`'s dict. Under ``torchrun`` the matrices of all
+    ranks are summed first, so every rank sees the metrics of the whole data set.
+    """
+    dev = resolve_device(device)
+    model.to(dev)
+    k = _num_classes(model)
+    if k is None:
+        raise ValueError("evaluate needs model.num_classes")
+    _check_data(data, "data", model)
+    ds = _dataset_of(data)
+    if ignore_index is None:
+        ignore_index = getattr(ds, "ignore_index", 255)
+    loader = (
+        data
+        if isinstance(data, DataLoader)
+        else make_loader(data, min(batch_size, len(data)), False, device=dev)
+    )
+    cm = ConfusionMatrix(k, ignore_index)
+    was_training = model.training
+    model.eval()
+    for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
+        images = images.to(dev, non_blocking=True)
+        if scales == (1.0,) and not flip:
+            pred = model(images).argmax(1)
+        else:
+            pred = predict_proba(model, images, tuple(scales), flip).argmax(1)
+        cm.update(pred.cpu(), targets)
+    d = torch.distributed
+    if d.is_available() and d.is_initialized():
+        mat = cm.mat.to(dev)
+        d.all_reduce(mat)
+        cm.mat = mat.cpu()
+    model.train(was_training)
+    return cm.compute()
+
+
+# ----------------------------------------------------------------------------- training
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    criterion: nn.Module,
+    device: torch.device,
+    *,
+    scales: Sequence[float] = (1.0,),
+    aux_weight: float = 0.0,
+    freeze_bn: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    scaler=None,
+    channels_last: bool = False,
+    epoch: int = 0,
+    bar=None,
+    max_steps: int | None = None,
+    log_every: int = 10,
+) -> tuple[float, int]:
+    """One pass over ``loader``; returns (mean loss, steps taken)."""
+    model.train()
+    if freeze_bn:
+        set_bn_frozen(model, True)
+    running = torch.zeros((), device=device)
+    steps = 0
+    for images, targets in loader:
+        if max_steps is not None and steps >= max_steps:
+            break
+        images = images.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = segmentation_loss(model, images, targets, criterion, scales, aux_weight)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        running += loss.detach().float()
+        steps += 1
+        if steps % log_every == 0 or device.type == "cpu":
+            value = float(loss.detach())  # one host sync per log interval
+            if not math.isfinite(value):
+                lr = optimizer.param_groups[0]["lr"]
+                raise FloatingPointError(
+                    f"the training loss became {value} at epoch {epoch}, step {steps} (learning rate {lr:.3g}). "
+                    "Try a smaller learning rate (e.g. lr / 10), a warmup, or amp=False; "
+                    "check the inputs for NaNs."
+                )
+            if bar is not None:
+                bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        if bar is not None:
+            bar.update(1)
+    mean = float(running) / max(steps, 1)
+    if not math.isfinite(mean):
+        raise FloatingPointError(
+            f"the training loss became {mean} during epoch {epoch}. Try a smaller learning rate, "
+            "a warmup, or amp=False; check the inputs for NaNs."
+        )
+    return mean, steps
+
+
+def _amp_setup(amp, device: torch.device):
+    """``amp``: False, True, "auto" (CUDA only), or a dtype. Returns (dtype or None, scaler)."""
+    if amp == "auto":
+        amp = device.type == "cuda"
+    if amp is False or amp is None:
+        return None, None
+    if device.type != "cuda":
+        if isinstance(amp, torch.dtype):
+            return amp, None
+        return (torch.bfloat16, None) if device.type == "cpu" else (torch.float16, None)
+    dtype = (
+        amp
+        if isinstance(amp, torch.dtype)
+        else (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    )
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return dtype, scaler
+
+
+def fit(
+    model: nn.Module,
+    train_data,
+    val_data=None,
+    epochs: int = 1,
+    *,
+    batch_size: int = 16,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    momentum: float = 0.9,
+    weight_decay: float = 1e-4,
+    lr_schedule: str = "poly",
+    poly_power: float = 0.9,
+    warmup_epochs: float = 0.0,
+    head_lr_mult: float = 1.0,
+    freeze_bn: bool = False,
+    scales: Sequence[float] = (1.0,),
+    aux_weight: float = 0.0,
+    class_weights=None,
+    amp="auto",
+    channels_last="auto",
+    device: str | torch.device = "auto",
+    num_workers: int = 0,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    continue_training: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    max_steps: int | None = None,
+    val_batch_size: int = 32,
+) -> History:
+    """Train ``model`` on ``train_data`` for ``epochs`` epochs; evaluate on ``val_data`` each epoch.
+
+    ``train_data``/``val_data`` are data sets of ``(image 3 x H x W, mask H x W)`` or DataLoaders.
+    Returns a :class:`History`. The main options:
+
+    * ``optimizer="adam"|"sgd"``, ``lr``, ``momentum``, ``weight_decay``;
+      ``lr_schedule="poly"|"constant"`` (per step) with ``warmup_epochs`` of linear warmup;
+    * ``head_lr_mult``: learning-rate multiplier for parameters outside ``model.backbone``;
+    * ``freeze_bn``: BatchNorm statistics and affine parameters stay as they are;
+    * ``scales``: multi-scale training, e.g. ``(1.0, 0.75, 0.5)``;
+    * ``aux_weight``: weight of the auxiliary head's loss (models built with ``aux_loss=True``);
+    * ``class_weights``: per-class weights of the cross-entropy;
+    * ``amp``/``channels_last``: ``"auto"`` turns them on for CUDA only;
+    * ``checkpoint_dir``: writes ``last.pt`` after every epoch; ``resume=True`` continues from it;
+    * ``continue_training``: ``fit`` refuses to train a model it has already trained unless
+      this is True, so re-running a notebook cell never silently continues a half-trained model;
+    * ``max_steps``: stop each epoch after this many steps (quick checks).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if lr_schedule not in ("poly", "constant"):
+        raise ValueError(f"lr_schedule must be 'poly' or 'constant', got {lr_schedule!r}")
+    if not scales or any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be positive factors, got {scales}")
+    net = _unwrap(model)
+    if getattr(net, "_fcnlib_trained", False) and not (continue_training or resume):
+        raise RuntimeError(
+            "this model has already been trained by fit(); build a fresh model to start over, "
+            "or pass continue_training=True to train it further"
+        )
+    _check_data(train_data, "train_data", model)
+    if val_data is not None:
+        _check_data(val_data, "val_data", model)
+    dev = resolve_device(device)
+    seed_everything(seed)
+    if channels_last == "auto":
+        channels_last = dev.type == "cuda"
+    model.to(dev)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    amp_dtype, scaler = _amp_setup(amp, dev)
+
+    ds = _dataset_of(train_data)
+    ignore_index = getattr(ds, "ignore_index", 255)
+    weight = (
+        None
+        if class_weights is None
+        else torch.as_tensor(class_weights, dtype=torch.float32, device=dev)
+    )
+    criterion = nn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index)
+
+    loader0 = make_loader(train_data, batch_size, True, seed, 0, num_workers, dev)
+    steps_per_epoch = len(loader0) if max_steps is None else min(len(loader0), max_steps)
+    total = steps_per_epoch * epochs
+    opt = build_optimizer(model, optimizer, lr, momentum, weight_decay, head_lr_mult)
+    if lr_schedule == "poly":
+        fn = poly_lr_lambda(total, poly_power, int(warmup_epochs * steps_per_epoch))
+    else:
+        warm = int(warmup_epochs * steps_per_epoch)
+        fn = poly_lr_lambda(total, 0.0, warm)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, fn)
+
+    history, start = History(), 0
+    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume:
+        if ckdir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        last = ckdir / "last.pt"
+        if last.exists():
+            state = load_checkpoint(last, model, optimizer=opt, scheduler=sched, scaler=scaler)
+            start = int(state["epoch"]) + 1
+            history = History.from_dict(state.get("history", {}))
+    main = _rank() == 0
+    bar = tqdm(
+        total=steps_per_epoch * (epochs - start), disable=not (progress and main), unit="step"
+    )
+    epoch = start
+    try:
+        for epoch in range(start, epochs):
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            torch.manual_seed(seed * 100_003 + epoch)  # augmentation and dropout of this epoch
+            loader = make_loader(train_data, batch_size, True, seed, epoch, num_workers, dev)
+            t0 = time.perf_counter()
+            lr_now = opt.param_groups[0]["lr"]
+            loss, _ = train_one_epoch(
+                model, loader, opt, sched, criterion, dev,
+                scales=scales, aux_weight=aux_weight, freeze_bn=freeze_bn, amp_dtype=amp_dtype,
+                scaler=scaler, channels_last=channels_last, epoch=epoch + 1, bar=bar, max_steps=max_steps,
+            )  # fmt: skip
+            rec = {"epoch": epoch + 1, "train_loss": loss, "lr": lr_now}
+            if val_data is not None:
+                m = evaluate(model, val_data, val_batch_size, dev)
+                rec.update(val_miou=m["miou"], val_pixel_accuracy=m["pixel_accuracy"])
+                bar.set_postfix(loss=f"{loss:.4f}", val_miou=f"{m['miou']:.3f}")
+            rec["seconds"] = time.perf_counter() - t0
+            history.append(**rec)
+            if ckdir is not None and main:
+                save_checkpoint(
+                    ckdir / "last.pt",
+                    model,
+                    opt,
+                    sched,
+                    epoch=epoch,
+                    history=history.to_dict(),
+                    scaler=scaler,
+                )
+    except KeyboardInterrupt:
+        bar.close()
+        if ckdir is not None and main:
+            save_checkpoint(
+                ckdir / "interrupted.pt", model, opt, sched, epoch=epoch, history=history.to_dict()
+            )
+            print(f"Interrupted in epoch {epoch + 1}: weights saved to {ckdir / 'interrupted.pt'}.")
+        raise
+    except torch.cuda.OutOfMemoryError as e:
+        raise RuntimeError(
+            f"the GPU ran out of memory with batch_size={batch_size}: try a smaller batch_size or image "
+            "size, amp=True, or fewer scales"
+        ) from e
+    bar.close()
+    net._fcnlib_trained = True
+    net.fcnlib_history = history
+    return history
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _model_info(model: nn.Module) -> dict:
+    m = _unwrap(model)
+    return {
+        "arch": getattr(m, "arch", None),
+        "class": type(m).__name__,
+        "num_classes": getattr(m, "num_classes", None),
+    }
+
+
+def save_checkpoint(
+    path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    epoch: int | None = None,
+    scaler=None,
+    **extra,
+) -> Path:
+    """Write a checkpoint atomically (a temporary file in the same folder, then a rename).
+
+    It records the model's architecture name and class count, the fcnlib version, the
+    random-number states and any ``extra`` values (plain Python types and tensors only).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np_state = np.random.get_state()
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "fcnlib_version": __version__,
+        "model_info": _model_info(model),
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "epoch": epoch,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": [
+                np_state[0],
+                torch.from_numpy(np_state[1].astype(np.int64)),
+                *map(float, np_state[2:]),
+            ],
+            "python": random.getstate(),
+        },
+        **extra,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    scaler=None,
+    map_location="cpu",
+    strict: bool = True,
+) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and optimizer...).
+
+    Uses ``torch.load(weights_only=True)``: a file that would run code when unpickled is
+    refused. A checkpoint of another architecture or class count raises ``ValueError``
+    naming both. Returns the checkpoint's dict (epoch, history, extras).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # UnpicklingError and friends
+        raise ValueError(
+            f"{path} is not a loadable fcnlib checkpoint (refused by torch.load(weights_only=True)): "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} is not an fcnlib checkpoint (no '{CHECKPOINT_FORMAT}' format tag)"
+        )
+    saved, here = state.get("model_info", {}), _model_info(model)
+    desc = lambda i: f"{i.get('arch') or i.get('class')} with {i.get('num_classes')} classes"  # noqa: E731
+    if (
+        saved.get("num_classes") != here["num_classes"]
+        or (saved.get("arch") and here["arch"] and saved["arch"] != here["arch"])
+        or saved.get("class") != here["class"]
+    ):
+        raise ValueError(f"{path} holds a {desc(saved)}, but the model given is a {desc(here)}")
+    try:
+        _unwrap(model).load_state_dict(state["model"], strict=strict)
+    except RuntimeError as e:
+        raise ValueError(
+            f"{path} does not fit the model ({desc(saved)} vs {desc(here)}): {str(e).splitlines()[0]}"
+        ) from None
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
+    return state

@@ -1,0 +1,150 @@
+"""Segmentation metrics computed over a whole data set.
+
+As in torchvision's ``references/segmentation/utils.py``: accumulate **one** confusion
+matrix over every pixel of every image (with ``bincount``) and compute IoU at the end.
+Averaging per-batch IoUs instead would weight small batches and rare classes wrongly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_masks
+
+
+class ConfusionMatrix:
+    """A ``K x K`` confusion matrix; rows are the true class, columns the prediction.
+
+    ``update(pred, target)`` takes predictions ``B x H x W`` (class indices) or logits
+    ``B x K x H x W`` and targets ``B x H x W``; pixels labelled ``ignore_index`` are skipped.
+    A target label outside ``[0, K)`` that is not the ignore label raises ``ValueError``.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None = 255):
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.mat = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def reset(self) -> None:
+        self.mat.zero_()
+
+    @torch.no_grad()
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> ConfusionMatrix:
+        k = self.num_classes
+        if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
+            raise TypeError("pred and target must be torch tensors")
+        if pred.is_floating_point():
+            if pred.dim() != target.dim() + 1 or pred.shape[-3] != k:
+                raise ValueError(
+                    f"logits have shape {tuple(pred.shape)}: expected B x {k} x H x W "
+                    f"for targets of shape {tuple(target.shape)}"
+                )
+            pred = pred.argmax(dim=-3)
+        if pred.shape != target.shape:
+            raise ValueError(
+                f"pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}"
+            )
+        check_masks(target, k, self.ignore_index, "target")
+        pred, target = pred.flatten(), target.flatten()
+        keep = target != self.ignore_index if self.ignore_index is not None else slice(None)
+        pred, target = pred[keep], target[keep]
+        if pred.numel() and (pred.min() < 0 or pred.max() >= k):
+            raise ValueError(f"pred contains class indices outside [0, {k - 1}]")
+        counts = torch.bincount(target.to(torch.int64) * k + pred.to(torch.int64), minlength=k * k)
+        self.mat += counts.reshape(k, k).cpu()
+        return self
+
+    def compute(self) -> dict:
+        """Metrics from the accumulated matrix.
+
+        Returns a dict with ``pixel_accuracy``, ``mean_accuracy`` (mean per-class recall),
+        ``iou`` (per-class tensor, ``nan`` for a class that never occurs nor is predicted),
+        ``miou`` (mean over classes with a defined IoU), ``fw_iou`` (IoU weighted by
+        class frequency) and ``confusion`` (the matrix itself).
+        """
+        m = self.mat.double()
+        tp = m.diag()
+        gt = m.sum(1)  # true pixels per class
+        pr = m.sum(0)  # predicted pixels per class
+        total = m.sum()
+        union = gt + pr - tp
+        iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+        acc_c = torch.where(gt > 0, tp / gt.clamp(min=1), torch.full_like(tp, float("nan")))
+        nan = float("nan")
+        freq = gt / total if total > 0 else gt
+        valid = ~torch.isnan(iou)
+        return {
+            "pixel_accuracy": float(tp.sum() / total) if total > 0 else nan,
+            "mean_accuracy": float(acc_c[~torch.isnan(acc_c)].mean()) if (gt > 0).any() else nan,
+            "iou": iou.float(),
+            "miou": float(iou[valid].mean()) if valid.any() else nan,
+            "fw_iou": float((freq[valid] * iou[valid]).sum()) if total > 0 else nan,
+            "confusion": self.mat.clone(),
+        }
+
+    def __repr__(self) -> str:
+        r = self.compute()
+        return (
+            f"ConfusionMatrix(num_classes={self.num_classes}, pixel_accuracy={r['pixel_accuracy']:.4f}, "
+            f"miou={r['miou']:.4f})"
+        )
+
+
+def _boundary(mask: torch.Tensor) -> torch.Tensor:
+    """Pixels whose 4-neighbourhood holds another label: ``B x H x W`` bool."""
+    m = mask
+    b = torch.zeros_like(m, dtype=torch.bool)
+    b[..., 1:, :] |= m[..., 1:, :] != m[..., :-1, :]
+    b[..., :-1, :] |= m[..., 1:, :] != m[..., :-1, :]
+    b[..., :, 1:] |= m[..., :, 1:] != m[..., :, :-1]
+    b[..., :, :-1] |= m[..., :, 1:] != m[..., :, :-1]
+    return b
+
+
+def _dilate(b: torch.Tensor, radius: int) -> torch.Tensor:
+    if radius <= 0:
+        return b
+    k = 2 * radius + 1
+    return F.max_pool2d(b[:, None].float(), k, stride=1, padding=radius)[:, 0] > 0
+
+
+def boundary_f1(
+    pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2, ignore_index: int | None = 255
+) -> float:
+    """Boundary F-score: how well predicted outlines match the true ones, within ``tolerance`` px.
+
+    ``pred`` and ``target`` are ``B x H x W`` label maps (or ``pred`` logits ``B x K x H x W``).
+    A predicted boundary pixel is a hit when a true boundary pixel lies within ``tolerance``
+    (Chebyshev distance) and vice versa; the score is the harmonic mean of the two ratios,
+    pooled over the whole batch. Boundaries next to ignored pixels are not counted.
+    """
+    if pred.is_floating_point():
+        pred = pred.argmax(dim=-3)
+    if pred.dim() == 2:
+        pred, target = pred[None], target[None]
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}"
+        )
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    valid = torch.ones_like(target, dtype=torch.bool)
+    if ignore_index is not None:
+        ign = target == ignore_index
+        valid = ~_dilate(ign, 1)
+        target = torch.where(ign, pred, target)  # no true outline along the ignore band
+    bp = _boundary(pred) & valid
+    bt = _boundary(target) & valid
+    n_p, n_t = int(bp.sum()), int(bt.sum())
+    if n_p == 0 and n_t == 0:
+        return 1.0
+    if n_p == 0 or n_t == 0:
+        return 0.0
+    precision = float((bp & _dilate(bt, tolerance)).sum()) / n_p
+    recall = float((bt & _dilate(bp, tolerance)).sum()) / n_t
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
