@@ -1,0 +1,66 @@
+# The course's commands. `make course` sets up and runs every notebook; `make test` sets up
+# and runs the tests (what CI runs). Both create .venv on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.fcnlib-installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+# An inherited MPLBACKEND=Agg would silently drop every figure from executed notebooks.
+unexport MPLBACKEND
+
+.PHONY: setup course test lab lint format strip browser-deps clean
+
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[course,test]"
+	touch $@
+
+## Execute every notebook in order; executed copies (with figures) go to build/.
+course: setup
+	@mkdir -p build
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; start=$$(date +%s); \
+		$(VENV)/bin/jupyter nbconvert --to notebook --execute "$$nb" --output-dir build \
+			--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 || exit 1; \
+		echo "   $$(( $$(date +%s) - start )) s"; \
+	done
+
+## Unit tests plus every notebook through nbval (what CI runs).
+test: setup browser-deps
+	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+
+## Debian's Chromium for the real-browser widget test (installed when missing and we are root).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the browser test"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+				|| echo "could not install chromium: the browser test will be skipped"; \
+		else \
+			echo "chromium not found and not root: the browser test will be skipped"; \
+		fi; \
+	fi
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+lint: setup
+	$(VENV)/bin/ruff check fcnlib tests notebooks benchmarks
+	$(VENV)/bin/ruff format --check fcnlib tests notebooks benchmarks
+
+format: setup
+	$(VENV)/bin/ruff format fcnlib tests notebooks benchmarks
+	$(VENV)/bin/ruff check --fix fcnlib tests notebooks benchmarks
+
+strip: setup
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace $(NOTEBOOKS)
+
+clean:
+	rm -rf build notebooks/checkpoints .pytest_cache

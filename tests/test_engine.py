@@ -1,0 +1,217 @@
+import os
+import pickle
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from fcnlib import engine
+from fcnlib.data import ShapesScenes
+from fcnlib.models import PerPixelNet, SegmentationModel
+
+
+class TinyConvNet(SegmentationModel):
+    """3x3 conv + BN + 1x1 classifier: small, but with BatchNorm and spatial context."""
+
+    def __init__(self, num_classes=6):
+        super().__init__(num_classes)
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.classifier = nn.Conv2d(8, num_classes, 1)
+
+    def _forward(self, x):
+        return {"out": self.classifier(self.backbone(x))}
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return ShapesScenes("train", size=24, image_size=32), ShapesScenes("val", size=8, image_size=32)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_learns_and_records_history(shapes):
+    train, val = shapes
+    torch.manual_seed(0)
+    model = TinyConvNet()
+    h = engine.fit(model, train, val, epochs=3, batch_size=8, lr=1e-2, progress=False)
+    assert len(h) == 3 and h["epoch"] == [1, 2, 3]
+    assert h.train_loss[-1] < h.train_loss[0]
+    assert {"train_loss", "lr", "seconds", "val_miou", "val_pixel_accuracy"} <= set(h.columns)
+    assert h["lr"][0] > h["lr"][-1]  # poly schedule decays
+
+
+def test_same_seed_same_weights(shapes):
+    train, _ = shapes
+    a, b = TinyConvNet(), TinyConvNet()
+    b.load_state_dict(a.state_dict())
+    engine.fit(a, train, epochs=1, batch_size=8, progress=False, seed=5)
+    engine.fit(b, train, epochs=1, batch_size=8, progress=False, seed=5)
+    assert same_weights(weights(a), weights(b))
+
+
+def test_resume_gives_exactly_the_uninterrupted_weights(shapes, tmp_path, monkeypatch):
+    train, val = shapes
+    init = TinyConvNet().state_dict()
+    full = TinyConvNet()
+    full.load_state_dict(init)
+    kw = dict(batch_size=8, optimizer="sgd", lr=0.05, progress=False, seed=1)
+    engine.fit(full, train, val, epochs=3, **kw)
+
+    part = TinyConvNet()
+    part.load_state_dict(init)
+    real, calls = engine.train_one_epoch, []
+
+    def stop_in_third_epoch(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "train_one_epoch", stop_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        engine.fit(part, train, val, epochs=3, checkpoint_dir=tmp_path, **kw)
+    monkeypatch.setattr(engine, "train_one_epoch", real)
+    assert engine.load_checkpoint(tmp_path / "last.pt", TinyConvNet())["epoch"] == 1  # 0-based
+    resumed = TinyConvNet()  # a fresh process would start from a fresh model
+    h = engine.fit(resumed, train, val, epochs=3, checkpoint_dir=tmp_path, resume=True, **kw)
+    assert h["epoch"] == [1, 2, 3]
+    assert same_weights(weights(full), weights(resumed))
+
+
+def test_refuses_to_silently_continue_a_trained_model(shapes):
+    train, _ = shapes
+    m = PerPixelNet(6)
+    engine.fit(m, train, epochs=1, batch_size=8, progress=False, max_steps=1)
+    with pytest.raises(RuntimeError, match="continue_training=True"):
+        engine.fit(m, train, epochs=1, batch_size=8, progress=False)
+    engine.fit(
+        m, train, epochs=1, batch_size=8, progress=False, max_steps=1, continue_training=True
+    )
+
+
+def test_class_count_mismatch_batch_too_large_and_empty(shapes):
+    train, _ = shapes
+    with pytest.raises(ValueError, match="7 classes.*6 classes"):
+        engine.fit(PerPixelNet(7), train, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="batch_size=100 is larger than the data set"):
+        engine.fit(PerPixelNet(6), train, epochs=1, batch_size=100, progress=False)
+    empty = TensorDataset(torch.zeros(0, 3, 8, 8), torch.zeros(0, 8, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="empty"):
+        engine.fit(PerPixelNet(6), empty, epochs=1, progress=False)
+
+
+def test_non_finite_loss_stops_with_a_clear_message():
+    x = torch.rand(8, 3, 8, 8)
+    x[3] = float("nan")
+    data = TensorDataset(x, torch.zeros(8, 8, 8, dtype=torch.long))
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step \d+.*smaller learning rate"):
+        engine.fit(PerPixelNet(2), data, epochs=1, batch_size=2, progress=False)
+
+
+def test_cuda_oom_becomes_advice(shapes, monkeypatch):
+    train, _ = shapes
+
+    def boom(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(engine, "train_one_epoch", boom)
+    with pytest.raises(RuntimeError, match="smaller batch_size or image size"):
+        engine.fit(PerPixelNet(6), train, epochs=1, batch_size=8, progress=False)
+
+
+def test_keyboard_interrupt_saves_a_checkpoint(shapes, tmp_path, monkeypatch):
+    train, _ = shapes
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        engine.fit(
+            PerPixelNet(6), train, epochs=2, batch_size=8, progress=False, checkpoint_dir=tmp_path
+        )
+    assert (tmp_path / "interrupted.pt").is_file()
+    engine.load_checkpoint(tmp_path / "interrupted.pt", PerPixelNet(6))
+
+
+def test_checkpoint_round_trip_is_atomic_and_records_the_model(tmp_path):
+    m = PerPixelNet(6)
+    m.arch = "perpixel"
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    m(torch.rand(1, 3, 4, 4)).sum().backward()
+    opt.step()
+    path = engine.save_checkpoint(tmp_path / "ck.pt", m, opt, epoch=4, note="hello")
+    assert sorted(os.listdir(tmp_path)) == ["ck.pt"]  # no temporary file left behind
+    m2 = PerPixelNet(6)
+    m2.arch = "perpixel"
+    opt2 = torch.optim.SGD(m2.parameters(), lr=0.1, momentum=0.9)
+    state = engine.load_checkpoint(path, m2, opt2)
+    assert same_weights(weights(m), weights(m2))
+    assert state["epoch"] == 4 and state["note"] == "hello"
+    assert state["model_info"] == {"arch": "perpixel", "class": "PerPixelNet", "num_classes": 6}
+    assert opt2.state_dict()["state"][0]["momentum_buffer"] is not None
+
+
+def test_checkpoint_for_another_model_names_both(tmp_path):
+    engine.save_checkpoint(tmp_path / "ck.pt", PerPixelNet(6))
+    with pytest.raises(ValueError, match="PerPixelNet with 6 classes.*PerPixelNet with 4 classes"):
+        engine.load_checkpoint(tmp_path / "ck.pt", PerPixelNet(4))
+    with pytest.raises(ValueError, match="PerPixelNet with 6 classes.*TinyConvNet with 6 classes"):
+        engine.load_checkpoint(tmp_path / "ck.pt", TinyConvNet(6))
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        engine.load_checkpoint(tmp_path / "missing.pt", PerPixelNet(6))
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch pwned-by-checkpoint",))
+
+
+def test_crafted_checkpoint_does_not_run_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "evil.pt"
+    torch.save(
+        {"format": engine.CHECKPOINT_FORMAT, "model": _RunsCode()}, evil, pickle_module=pickle
+    )
+    with pytest.raises(ValueError, match="weights_only"):
+        engine.load_checkpoint(evil, PerPixelNet(6))
+    assert not (tmp_path / "pwned-by-checkpoint").exists()
+
+
+def test_evaluate_matches_a_manual_confusion_matrix(shapes):
+    _, val = shapes
+    m = TinyConvNet().eval()
+    r = engine.evaluate(m, val, batch_size=3)
+    from fcnlib.metrics import ConfusionMatrix
+
+    cm = ConfusionMatrix(6)
+    with torch.no_grad():
+        for i in range(len(val)):
+            x, y = val[i]
+            cm.update(m(x[None]).argmax(1), y[None])
+    assert r["miou"] == pytest.approx(cm.compute()["miou"])
+    assert torch.equal(r["confusion"], cm.compute()["confusion"])
+
+
+def test_resolve_device():
+    assert engine.resolve_device("cpu").type == "cpu"
+    assert engine.resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            engine.resolve_device("cuda")
+
+
+def test_history_plot_and_repr(shapes):
+    train, val = shapes
+    h = engine.fit(PerPixelNet(6), train, val, epochs=2, batch_size=8, progress=False, max_steps=1)
+    axes = h.plot()
+    assert len(axes) == 2 and len(axes[0].lines[0].get_xdata()) == 2
+    assert "train_loss" in repr(h)
+    assert engine.History.from_dict(h.to_dict()).records == h.records
