@@ -1,6 +1,34 @@
-"""Data sets: the built-in :class:`ShapesScenes` and loaders for real data sets."""
+"""Data sets: the built-in :class:`ShapesScenes` and loaders for real data sets.
 
+``course_datasets(name, image_size, ...)`` is the one call notebooks use, so switching from
+the built-in data to PASCAL VOC changes one name. ``DATASETS[name]`` describes each data set
+(classes, palette, ignore label, how to obtain it, licence).
+"""
+
+from .datasets import (
+    DATASETS,
+    DatasetDownloadError,
+    DatasetInfo,
+    DatasetNotFoundError,
+    SegmentationDataset,
+    course_datasets,
+    get_dataset,
+)
 from .shapes import CLASSES, IGNORE_INDEX, PALETTE, Scene, ShapesScenes
 from .voc import export_voc
 
-__all__ = ["CLASSES", "IGNORE_INDEX", "PALETTE", "Scene", "ShapesScenes", "export_voc"]
+__all__ = [
+    "CLASSES",
+    "DATASETS",
+    "IGNORE_INDEX",
+    "PALETTE",
+    "DatasetDownloadError",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "Scene",
+    "SegmentationDataset",
+    "ShapesScenes",
+    "course_datasets",
+    "export_voc",
+    "get_dataset",
+]
