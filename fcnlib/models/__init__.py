@@ -5,7 +5,22 @@ Each architecture lives in its own module and registers itself by name for :func
 """
 
 from .base import SegmentationModel
+from .deeplab import ASPP, DeepLabHead, deeplab
+from .fcn_resnet import FCNHead, fcn_resnet
 from .pixel import PerPixelNet
 from .registry import available, build, register
+from .torchvision_compat import from_torchvision
 
-__all__ = ["SegmentationModel", "PerPixelNet", "available", "build", "register"]
+__all__ = [
+    "SegmentationModel",
+    "PerPixelNet",
+    "available",
+    "build",
+    "register",
+    "fcn_resnet",
+    "deeplab",
+    "from_torchvision",
+    "FCNHead",
+    "DeepLabHead",
+    "ASPP",
+]

@@ -1,0 +1,189 @@
+"""DeepLabV3: an atrous ResNet and Atrous Spatial Pyramid Pooling (ASPP).
+
+The backbone runs at output stride 16 or 8 (its last stages dilated instead of strided,
+see :mod:`fcnlib.models.resnet`). ASPP looks at the feature map through parallel branches
+with different fields of view: a 1x1 conv, three 3x3 convs dilated by ``aspp_rates`` and
+an image-level branch (global average pool, 1x1 conv, broadcast back). The branches are
+concatenated and projected to 256 channels, then a 3x3 conv and a 1x1 conv give the class
+scores. Module names follow torchvision's ``deeplabv3.py``, so its ``deeplabv3_resnet50/101``
+state dicts load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .fcn_resnet import FCNHead, ResNetSegmentation, resnet_features
+from .registry import register
+from .resnet import stage_channels
+
+
+class ASPPConv(nn.Sequential):
+    """3x3 conv with ``dilation`` (padding keeps the size), BN, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False
+            ),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+
+class ASPPPooling(nn.Sequential):
+    """Image-level features: global average pool, 1x1 conv, BN, ReLU, broadcast to ``h x w``."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        for mod in self:
+            x = mod(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    """Atrous Spatial Pyramid Pooling: ``B x in_channels x h x w -> B x out_channels x h x w``.
+
+    Branches (``self.convs``): a 1x1 conv, one :class:`ASPPConv` per rate in
+    ``atrous_rates``, and :class:`ASPPPooling`; concatenated, then ``self.project`` (1x1 conv,
+    BN, ReLU, dropout 0.5).
+    """
+
+    def __init__(
+        self, in_channels: int, atrous_rates: Sequence[int], out_channels: int = 256
+    ) -> None:
+        super().__init__()
+        modules = [
+            nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+            )
+        ]
+        modules += [ASPPConv(in_channels, out_channels, rate) for rate in atrous_rates]
+        modules.append(ASPPPooling(in_channels, out_channels))
+        self.convs = nn.ModuleList(modules)
+        self.project = nn.Sequential(
+            nn.Conv2d(len(self.convs) * out_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(torch.cat([conv(x) for conv in self.convs], dim=1))
+
+
+class DeepLabHead(nn.Sequential):
+    """ASPP, 3x3 conv, BN, ReLU, 1x1 conv to classes (torchvision's ``DeepLabHead``).
+
+    ``B x in_channels x h x w -> B x num_classes x h x w``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        atrous_rates: Sequence[int] = (12, 24, 36),
+        channels: int = 256,
+    ) -> None:
+        super().__init__(
+            ASPP(in_channels, atrous_rates, channels),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, num_classes, 1),
+        )
+
+
+class DeepLabV3(ResNetSegmentation):
+    """DeepLabV3 with a ResNet backbone; build it with :func:`deeplab`."""
+
+    def __init__(
+        self, backbone, classifier, aux_classifier, num_classes, output_stride, atrous_rates
+    ):
+        super().__init__(backbone, classifier, aux_classifier, num_classes, output_stride)
+        self.atrous_rates = tuple(atrous_rates)  # the rates ASPP uses at this output stride
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, atrous_rates={self.atrous_rates}"
+
+
+def deeplab(
+    num_classes: int,
+    backbone: str = "resnet18",
+    *,
+    output_stride: int = 16,
+    aspp_rates: Sequence[int] = (6, 12, 18),
+    aux_loss: bool = False,
+    pretrained_backbone: bool = False,
+    aspp_channels: int = 256,
+) -> DeepLabV3:
+    """DeepLabV3: ``B x 3 x H x W -> B x num_classes x H x W`` logits.
+
+    Args:
+        num_classes: number of classes K (background included).
+        backbone: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"resnet101"``.
+        output_stride: 16 (``layer4`` dilated) or 8 (``layer3`` and ``layer4`` dilated).
+        aspp_rates: ASPP dilation rates *at output stride 16*; they double at output stride 8
+            so that each branch keeps its field of view in input pixels (torchvision's
+            ``deeplabv3_resnet50`` is output stride 8 with rates 12, 24, 36).
+        aux_loss: add an auxiliary ``FCNHead`` on ``layer3``.
+        pretrained_backbone: start from torchvision's ImageNet weights (from the torch cache;
+            a clear error when they are absent and cannot be downloaded).
+        aspp_channels: width of the ASPP branches and of the head (256 in the paper).
+    """
+    if output_stride not in (8, 16):
+        raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
+    rates = tuple(aspp_rates)
+    if not rates or not all(isinstance(r, int) and r >= 1 for r in rates):
+        raise ValueError(f"aspp_rates must be positive integers, got {aspp_rates!r}")
+    if not isinstance(aspp_channels, int) or aspp_channels < 1:
+        raise ValueError(f"aspp_channels must be a positive integer, got {aspp_channels!r}")
+    rates = tuple(r * 16 // output_stride for r in rates)
+    return _deeplab(
+        num_classes, backbone, output_stride, rates, aux_loss, pretrained_backbone, aspp_channels
+    )
+
+
+def _deeplab(
+    num_classes,
+    backbone,
+    output_stride,
+    atrous_rates,
+    aux_loss=False,
+    pretrained_backbone=False,
+    channels=256,
+) -> DeepLabV3:
+    c3, c4 = stage_channels(backbone)
+    features = resnet_features(backbone, output_stride, aux_loss, pretrained_backbone)
+    head = DeepLabHead(c4, num_classes, atrous_rates, channels)
+    aux = FCNHead(c3, num_classes) if aux_loss else None
+    return DeepLabV3(features, head, aux, num_classes, output_stride, atrous_rates)
+
+
+@register("deeplab_resnet18")
+def deeplab_resnet18(num_classes: int, **kw) -> DeepLabV3:
+    return deeplab(num_classes, "resnet18", **kw)
+
+
+@register("deeplab_resnet50")
+def deeplab_resnet50(num_classes: int, **kw) -> DeepLabV3:
+    return deeplab(num_classes, "resnet50", **kw)
+
+
+@register("deeplab_resnet101")
+def deeplab_resnet101(num_classes: int, **kw) -> DeepLabV3:
+    return deeplab(num_classes, "resnet101", **kw)

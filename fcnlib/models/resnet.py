@@ -1,0 +1,189 @@
+"""ResNet backbones for segmentation, with an output stride of 32, 16 or 8.
+
+A ResNet classifier downsamples by 32. To get denser features, DeepLab removes the stride of
+the last one or two stages and *dilates* every 3x3 convolution after each removed stride by
+the factor removed, so each layer keeps the receptive field it had: at output stride 8 the
+last stage sees exactly the pixels it saw before, but computes an output at 4x4 as many
+positions (:func:`dilate_resnet_`).
+
+torchvision does this for ResNet-50/101 (``replace_stride_with_dilation``) but its
+``BasicBlock`` (ResNet-18/34) refuses dilation, so for those we build the plain network and
+convert the strided stages in place: the first block's ``conv1`` and ``downsample`` lose
+their stride, and every 3x3 convolution after them gets the new dilation (and the padding
+that keeps the size).
+
+The modules are torchvision's own, so state-dict keys (``conv1.weight``,
+``layer4.1.conv2.weight``, ...) are torchvision's and its ImageNet weights load unchanged.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.error
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+from torchvision.models.resnet import BasicBlock, ResNet
+
+BACKBONES = {
+    "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
+    "resnet34": (tvm.resnet34, tvm.ResNet34_Weights.IMAGENET1K_V1),
+    "resnet50": (tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V1),
+    "resnet101": (tvm.resnet101, tvm.ResNet101_Weights.IMAGENET1K_V1),
+}
+# stages whose stride is replaced by dilation, per output stride (layer2, layer3, layer4)
+_DILATE = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
+_PROBE_TIMEOUT = 5.0  # seconds to decide that the weights server cannot be reached
+_DOWNLOAD_TIMEOUT = 30.0  # seconds a stalled download may wait for data
+
+
+def _check_choice(value, choices, name):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def stage_channels(backbone: str) -> tuple[int, int]:
+    """Channels of ``layer3`` and ``layer4``: (256, 512) for ResNet-18/34, (1024, 2048) else."""
+    _check_choice(backbone, BACKBONES, "backbone")
+    return (256, 512) if backbone in ("resnet18", "resnet34") else (1024, 2048)
+
+
+def resnet_backbone(
+    name: str = "resnet18", output_stride: int = 32, pretrained: bool = False
+) -> ResNet:
+    """A torchvision ResNet whose features ``layer4`` come out at ``1/output_stride``.
+
+    Args:
+        name: ``"resnet18"``, ``"resnet34"``, ``"resnet50"`` or ``"resnet101"``.
+        output_stride: 32 (the classifier as is), 16 (``layer4`` dilated by 2) or 8
+            (``layer3`` dilated by 2 and ``layer4`` by 4).
+        pretrained: load torchvision's ImageNet weights (:func:`load_imagenet_weights`).
+
+    Returns the full ``ResNet`` (``fc`` included; segmentation models keep the layers up to
+    ``layer4`` with ``IntermediateLayerGetter``). The number of parameters does not depend on
+    ``output_stride``: dilation changes where a kernel samples, not its size.
+    """
+    _check_choice(name, BACKBONES, "backbone")
+    _check_choice(output_stride, _DILATE, "output_stride")
+    build, _ = BACKBONES[name]
+    dilate = _DILATE[output_stride]
+    if name in ("resnet18", "resnet34"):  # BasicBlock: torchvision refuses dilation
+        model = dilate_resnet_(build(), dilate)
+    else:  # Bottleneck
+        model = build(replace_stride_with_dilation=dilate)
+    if pretrained:
+        model.load_state_dict(load_imagenet_weights(name))
+    return model
+
+
+def dilate_resnet_(model: ResNet, replace_stride_with_dilation: list[bool]) -> ResNet:
+    """Replace the stride of ``layer2..layer4`` by dilation, in place (BasicBlock ResNets).
+
+    Follows torchvision's rule for ``Bottleneck``: in a converted stage the first block's
+    strided ``conv1`` keeps the dilation in force before the stage (stride set to 1), and
+    every later 3x3 convolution is dilated by the product of all strides removed so far.
+    Every convolution then samples the same input pixels as in the strided network, so the
+    receptive field is unchanged and, for sizes divisible by 32, the converted network's
+    output subsampled by the removed strides equals the original output (tested).
+    """
+    if len(replace_stride_with_dilation) != 3:
+        raise ValueError(
+            "replace_stride_with_dilation must have 3 entries (layer2, layer3, layer4), "
+            f"got {replace_stride_with_dilation!r}"
+        )
+    dilation = 1
+    for layer, dilate in zip(
+        (model.layer2, model.layer3, model.layer4), replace_stride_with_dilation, strict=True
+    ):
+        if not dilate:
+            if dilation > 1:  # a strided stage after a dilated one: torchvision also refuses
+                raise ValueError(
+                    "a stage cannot keep its stride after an earlier stage was dilated"
+                )
+            continue
+        first = layer[0]
+        if not isinstance(first, BasicBlock):
+            raise TypeError(
+                "dilate_resnet_ converts BasicBlock stages; use torchvision's "
+                "replace_stride_with_dilation for Bottleneck ResNets"
+            )
+        previous, dilation = dilation, dilation * first.stride
+        _set_conv(first.conv1, stride=1, dilation=previous)
+        if first.downsample is not None:
+            first.downsample[0].stride = (1, 1)
+        first.stride = 1
+        _set_conv(first.conv2, stride=1, dilation=dilation)
+        for block in layer[1:]:
+            _set_conv(block.conv1, stride=1, dilation=dilation)
+            _set_conv(block.conv2, stride=1, dilation=dilation)
+    return model
+
+
+def _set_conv(conv: nn.Conv2d, stride: int, dilation: int) -> None:
+    """Give a 3x3 convolution a stride and a dilation, with the padding that keeps its size."""
+    conv.stride = (stride, stride)
+    conv.dilation = (dilation, dilation)
+    conv.padding = (dilation * (conv.kernel_size[0] // 2), dilation * (conv.kernel_size[1] // 2))
+
+
+def weights_path(name: str) -> Path:
+    """Where torch keeps the ImageNet weights of backbone ``name`` (``$TORCH_HOME/hub/checkpoints``)."""
+    _check_choice(name, BACKBONES, "backbone")
+    url = BACKBONES[name][1].url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def load_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet state dict for backbone ``name``.
+
+    Read from the torch cache when the file is there; otherwise downloaded there. Offline,
+    a ``RuntimeError`` says within seconds that the weights could not be downloaded, where
+    the file is expected and how to put it there.
+    """
+    path = weights_path(name)
+    if not path.exists():
+        _download(BACKBONES[name][1].url, path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _reachable(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> bool:
+    """Can a TCP connection to ``host`` be opened within ``timeout`` s (name lookup included)?"""
+    ok = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)  # name lookup ignores socket timeouts
+    thread.start()
+    thread.join(timeout)
+    return bool(ok)
+
+
+def _download(url: str, path: Path) -> None:
+    host = urlparse(url).hostname
+    help_text = (
+        f"Could not download the pretrained weights {url} (no network?). Either connect and "
+        f"retry, copy the file to {path} (torch's cache; set TORCH_HOME to move it), or use "
+        "pretrained_backbone=False to start from random weights."
+    )
+    if not _reachable(host):
+        raise RuntimeError(f"{host} cannot be reached. {help_text}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT)
+    try:
+        match = torch.hub.HASH_REGEX.search(path.name)  # "resnet18-f37072fd.pth": check it
+        prefix = match.group(1) if match else None
+        torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=True)
+    except (urllib.error.URLError, OSError) as err:
+        raise RuntimeError(f"{err}. {help_text}") from None
+    finally:
+        socket.setdefaulttimeout(previous)

@@ -1,0 +1,158 @@
+"""DeepLabV3 with ASPP (fcnlib.models.deeplab) and torchvision compatibility (torchvision_compat)."""
+
+import pytest
+import torch
+from torchvision.models import segmentation as tvseg
+
+from fcnlib import models
+from fcnlib.models.deeplab import ASPPPooling
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "resnet101"])
+@pytest.mark.parametrize("output_stride", [16, 8])
+def test_logits_at_input_size_for_odd_sizes(backbone, output_stride):
+    device = "cpu" if backbone == "resnet18" else "meta"  # shapes only for the big ones
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = models.deeplab(3, backbone, output_stride=output_stride, aux_loss=True).eval()
+        x = torch.randn(1, 3, 35, 27)
+    with torch.no_grad():
+        out = model(x, return_aux=True)
+    assert out["out"].shape == out["aux"].shape == (1, 3, 35, 27)
+    if device == "cpu":
+        assert torch.isfinite(out["out"]).all()
+
+
+def aspp_dilations(model):
+    aspp = model.classifier[0]
+    return [branch[0].dilation[0] for branch in aspp.convs[1:-1]]
+
+
+def test_aspp_rates_double_at_output_stride_8():
+    with torch.device("meta"):
+        os16, os8 = models.deeplab(3, output_stride=16), models.deeplab(3, output_stride=8)
+        model = models.deeplab(3, output_stride=16, aspp_rates=(1, 2))
+    assert aspp_dilations(os16) == [6, 12, 18]
+    assert aspp_dilations(os8) == [12, 24, 36]
+    assert aspp_dilations(model) == [1, 2]
+    assert len(model.classifier[0].convs) == 4  # 1x1, two atrous branches, image pooling
+
+
+def test_parameter_count_does_not_depend_on_output_stride():
+    with torch.device("meta"):
+        counts = [
+            sum(p.numel() for p in models.deeplab(6, output_stride=os).parameters())
+            for os in (16, 8)
+        ]
+    assert counts[0] == counts[1]
+
+
+def test_image_pooling_branch_is_constant_over_space():
+    torch.manual_seed(0)
+    pool = ASPPPooling(8, 4).eval()
+    x = torch.randn(2, 8, 5, 7)
+    y = pool(x)
+    assert y.shape == (2, 4, 5, 7)
+    torch.testing.assert_close(y, y[..., :1, :1].expand_as(y))
+
+
+def test_registry_names():
+    for name in ("deeplab_resnet18", "deeplab_resnet50", "deeplab_resnet101"):
+        assert name in models.available()
+    model = models.build("deeplab_resnet18", 6, output_stride=8)
+    assert model.output_stride == 8 and model.atrous_rates == (12, 24, 36)
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"output_stride": 32}, "output_stride"),
+        ({"aspp_rates": (0, 6)}, "aspp_rates"),
+        ({"backbone": "vgg16"}, "backbone"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        models.deeplab(3, **kwargs)
+
+
+@pytest.mark.parametrize("builder", [tvseg.fcn_resnet50, tvseg.deeplabv3_resnet50])
+@pytest.mark.parametrize("aux", [False, True])
+def test_from_torchvision_gives_the_same_outputs(builder, aux):
+    torch.manual_seed(0)
+    tv = builder(weights=None, weights_backbone=None, num_classes=4, aux_loss=aux)
+    for m in tv.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    tv.eval()
+    model = models.from_torchvision(tv)
+    assert not model.training
+    assert all(p.data_ptr() != q.data_ptr() for p, q in zip(model.parameters(), tv.parameters()))
+    assert model.output_stride == 8
+    x = torch.randn(1, 3, 41, 35)
+    with torch.no_grad():
+        expected = tv(x)
+        got = model(x, return_aux=True)
+    torch.testing.assert_close(got["out"], expected["out"], atol=1e-4, rtol=1e-4)
+    assert ("aux" in got) == aux
+    if aux:
+        torch.testing.assert_close(got["aux"], expected["aux"], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda: models.fcn_resnet(21, "resnet50", aux_loss=True), tvseg.fcn_resnet50),
+        (lambda: models.fcn_resnet(21, "resnet101", aux_loss=True), tvseg.fcn_resnet101),
+        (
+            lambda: models.deeplab(21, "resnet50", output_stride=8, aux_loss=True),
+            tvseg.deeplabv3_resnet50,
+        ),
+        (
+            lambda: models.deeplab(21, "resnet101", output_stride=8, aux_loss=True),
+            tvseg.deeplabv3_resnet101,
+        ),
+    ],
+)
+def test_published_torchvision_weights_load_strictly(ours, theirs):
+    # The published COCO-VOC weights are state dicts of these torchvision models (21 classes,
+    # aux head): same keys and shapes means they load with strict=True.
+    with torch.device("meta"):
+        mine = ours().state_dict()
+        tv = theirs(weights=None, weights_backbone=None, num_classes=21, aux_loss=True).state_dict()
+    assert list(mine) == list(tv)
+    assert all(mine[k].shape == tv[k].shape for k in mine)
+
+
+def conv_geometry(model):
+    return [
+        (n, m.stride, m.dilation, m.padding)
+        for n, m in model.named_modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
+
+
+def test_from_torchvision_reads_backbone_depth_output_stride_and_rates():
+    from torchvision.models import resnet101
+    from torchvision.models.segmentation.deeplabv3 import _deeplabv3_resnet
+
+    with torch.device("meta"):  # an output-stride-16 DeepLab with other rates, built by hand
+        tv = _deeplabv3_resnet(
+            resnet101(replace_stride_with_dilation=[False, False, True]), 5, False
+        )
+        for i, rate in enumerate((3, 5, 7), start=1):
+            tv.classifier[0].convs[i] = tvseg.deeplabv3.ASPPConv(2048, 256, rate)
+        model = models.from_torchvision(tv)
+    assert model.output_stride == 16 and model.atrous_rates == (3, 5, 7)
+    assert model.num_classes == 5 and len(model.backbone.layer3) == 23
+    assert conv_geometry(model) == conv_geometry(tv)
+
+
+def test_from_torchvision_rejects_other_models():
+    with pytest.raises(TypeError, match="tv_model"):
+        models.from_torchvision(torch.nn.Conv2d(3, 3, 1))
+    with torch.device("meta"):
+        mobile = tvseg.deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None)
+    with pytest.raises(TypeError, match="MobileNet"):
+        models.from_torchvision(mobile)
