@@ -139,3 +139,19 @@ def test_generation_rate_smoke():
     for i in range(40):
         ds[i]
     assert time.perf_counter() - t < 10  # a hang or pathological slowdown, not a speed target
+
+
+def test_cache_returns_the_same_items_and_transforms_still_run():
+    calls = []
+
+    def t(image, mask):
+        calls.append(1)
+        return image, mask
+
+    plain = ShapesScenes("train", size=3, image_size=24)
+    cached = ShapesScenes("train", size=3, image_size=24, cache=True, transforms=t)
+    for _ in range(2):
+        for i in range(3):
+            (x, y), (xc, yc) = plain[i], cached[i]
+            assert torch.equal(x, xc) and torch.equal(y, yc)
+    assert len(cached._cache) == 3 and len(calls) == 6

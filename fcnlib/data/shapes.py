@@ -290,6 +290,8 @@ class ShapesScenes(Dataset):
         object_size: ``(min, max)`` circumradius as a fraction of the shorter side.
         noise: standard deviation of the per-pixel Gaussian noise.
         ignore_boundary: width in px of a 255 band around outlines (0: none).
+        cache: keep every generated scene in memory (about ``H * W * 20`` bytes each), so
+            later epochs skip the drawing. Transforms still run on every access.
 
     Items are ``(image 3 x H x W float in [0, 1], mask H x W long)``.
     """
@@ -310,6 +312,7 @@ class ShapesScenes(Dataset):
         object_size: tuple[float, float] = (0.05, 0.5),
         noise: float = 0.03,
         ignore_boundary: int = 0,
+        cache: bool = False,
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
@@ -331,6 +334,8 @@ class ShapesScenes(Dataset):
         self.transforms = transforms
         self.max_objects, self.object_size = max_objects, (lo, hi)
         self.noise, self.ignore_boundary = noise, ignore_boundary
+        self.cache = cache
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return self.size
@@ -353,9 +358,15 @@ class ShapesScenes(Dataset):
         return Scene(img, mask, inst, objects, background)
 
     def __getitem__(self, index: int):
-        s = self.scene(index)
-        image = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
-        mask = torch.from_numpy(s.mask)
+        key = index % self.size if -self.size <= index < self.size else index
+        if self.cache and key in self._cache:
+            image, mask = self._cache[key]
+        else:
+            s = self.scene(index)
+            image = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
+            mask = torch.from_numpy(s.mask)
+            if self.cache:
+                self._cache[key] = (image, mask)
         if self.transforms is not None:
             image, mask = self.transforms(image, mask)
         return image, mask
