@@ -1,0 +1,277 @@
+"""The training command, for a GPU and for several GPUs.
+
+One process::
+
+    python -m fcnlib.train --model fcn_resnet18 --dataset voc --epochs 30 --batch-size 16 \\
+        --image-size 320 --out runs/voc --pretrained-backbone
+
+Several processes, one per GPU (DistributedDataParallel; ``nccl`` on GPUs, ``gloo`` on CPUs)::
+
+    torchrun --standalone --nproc_per_node=4 -m fcnlib.train --model ... --out runs/voc
+
+Each process reads its own share of the training set (a ``DistributedSampler``), so
+``--batch-size`` is per process and one step sees ``batch_size * world_size`` images. The
+validation set is split without repeats and the confusion matrices of all processes are
+summed (``engine.evaluate``), so the metrics are those of the whole validation set. Only
+rank 0 writes: ``DIR/last.pt`` (after every epoch, atomically; ``--resume`` continues from
+it) and ``DIR/metrics.json`` (the configuration, the per-epoch history, the final metrics
+with per-class IoU, and ``world_size``).
+
+The loop itself is :func:`fcnlib.engine.fit`, the same one the notebooks call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from . import __version__, engine, models
+from .data import datasets as D
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m fcnlib.train",
+        description="Train a segmentation model; under torchrun, on several processes (DDP).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(models.available())}")
+    p.add_argument("--dataset", default="shapes", choices=sorted(D.DATASETS))
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=16, help="per process")
+    p.add_argument("--image-size", type=int, default=96, help="training crops are S x S")
+    p.add_argument("--out", required=True, type=Path, help="folder for last.pt and metrics.json")
+    p.add_argument("--data-root", default="data", help="see data/README.md")
+    p.add_argument(
+        "--train-size", type=int, default=None, help="images (default: all; shapes: 1000)"
+    )
+    p.add_argument("--val-size", type=int, default=None, help="images (default: all; shapes: 200)")
+    p.add_argument("--normalize", action="store_true", help="ImageNet mean/std on the inputs")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=None, help="default: on CUDA"
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: on CUDA",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
+    p.add_argument("--pretrained-backbone", action="store_true", help="ImageNet weights (ResNets)")
+    p.add_argument(
+        "--model-kw", action="append", default=[], metavar="KEY=VALUE",
+        help="extra model argument, e.g. output_stride=8 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--lr-schedule", default="poly", choices=["poly", "constant"])
+    p.add_argument("--warmup-epochs", type=float, default=0.0)
+    p.add_argument("--head-lr-mult", type=float, default=1.0)
+    p.add_argument("--freeze-bn", action="store_true")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (CUDA only)")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale training")
+    p.add_argument("--aux-weight", type=float, default=0.0)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=None, help="steps per epoch (quick checks)")
+    p.add_argument("--val-batch-size", type=int, default=32)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _model_kwargs(items: list[str]) -> dict:
+    kw = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SystemExit(f"--model-kw expects KEY=VALUE, got {item!r}")
+        try:
+            kw[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kw[key] = value  # a plain string
+    return kw
+
+
+class ShardSampler(Sampler):
+    """Indices ``rank, rank + world, ...``: every item on exactly one process, none repeated.
+
+    (``DistributedSampler`` pads the shards to equal length by repeating items, which would
+    count some validation images twice.)
+    """
+
+    def __init__(self, size: int, rank: int, world_size: int):
+        self.indices = list(range(rank, size, world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _distributed() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment (``(0, 1, 0)`` without)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write JSON atomically (a temporary file in the same folder, then a rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _plain(v):
+    if isinstance(v, torch.Tensor):
+        return v.tolist()
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def run(args: argparse.Namespace) -> dict | None:
+    """Train as ``args`` says; returns the metrics.json content on rank 0 (None elsewhere)."""
+    rank, world, local_rank = _distributed()
+    main = rank == 0
+    out: Path = args.out
+    last = out / "last.pt"
+    if last.exists() and not args.resume:  # checked by every rank, so all of them stop
+        raise SystemExit(
+            f"{out} already holds a checkpoint (last.pt): pass --resume to continue it, "
+            "or choose another --out"
+        )
+    if args.resume and not last.exists() and main:
+        print(f"--resume: no checkpoint in {out} yet, starting from scratch", flush=True)
+    dist = torch.distributed
+    if world > 1:
+        use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+            device = torch.device("cuda", local_rank)
+        else:
+            device = torch.device("cpu")
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    else:
+        device = engine.resolve_device(args.device)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    engine.seed_everything(args.seed)
+    train_set, val_set = D.course_datasets(
+        args.dataset, args.image_size, args.train_size, args.val_size, args.seed, args.data_root,
+        normalize=args.normalize,
+    )  # fmt: skip
+    kw = _model_kwargs(args.model_kw)
+    if args.pretrained_backbone:
+        kw["pretrained_backbone"] = True
+    model = models.build(args.model, num_classes=train_set.num_classes, **kw)
+    amp = "auto" if args.amp is None else args.amp
+    channels_last = device.type == "cuda" if args.channels_last is None else args.channels_last
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+
+    if world > 1:
+        if args.sync_bn and device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if args.freeze_bn:  # before wrapping: DDP must not wait for gradients of frozen BN
+            engine.set_bn_frozen(model, True)
+        net = model
+        unused_aux = getattr(net, "aux_classifier", None) is not None and args.aux_weight == 0
+        model = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[local_rank] if device.type == "cuda" else None,
+            find_unused_parameters=unused_aux,
+        )
+        sampler = torch.utils.data.DistributedSampler(
+            train_set, num_replicas=world, rank=rank, shuffle=True, seed=args.seed
+        )
+        pin = device.type == "cuda"
+        train_data = DataLoader(
+            train_set,
+            args.batch_size,
+            sampler=sampler,
+            num_workers=args.num_workers,
+            pin_memory=pin,
+        )
+        val_data = DataLoader(
+            val_set, args.val_batch_size, sampler=ShardSampler(len(val_set), rank, world),
+            num_workers=args.num_workers, pin_memory=pin,
+        )  # fmt: skip
+    else:
+        net, train_data, val_data = model, train_set, val_set
+
+    t0 = time.perf_counter()
+    history = engine.fit(
+        model, train_data, val_data, args.epochs,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
+        warmup_epochs=args.warmup_epochs, head_lr_mult=args.head_lr_mult, freeze_bn=args.freeze_bn,
+        scales=tuple(args.scales), aux_weight=args.aux_weight, amp=amp, channels_last=channels_last,
+        device=device, num_workers=args.num_workers, checkpoint_dir=out, resume=args.resume,
+        seed=args.seed, progress=main and not args.no_progress, max_steps=args.max_steps,
+        val_batch_size=args.val_batch_size,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    final = engine.evaluate(net, val_data, args.val_batch_size, device)  # every rank takes part
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if not main:
+        return None
+    classes = list(train_set.classes)
+    result = {
+        "config": {k: _plain(v) for k, v in vars(args).items()},
+        "world_size": world,
+        "global_batch_size": args.batch_size * world,
+        "device": str(device) if world == 1 else f"{world} x {device.type}",
+        "train_images": len(train_set),
+        "val_images": len(val_set),
+        "classes": classes,
+        "history": history.records,
+        "final": {
+            "pixel_accuracy": float(final["pixel_accuracy"]),
+            "mean_accuracy": float(final["mean_accuracy"]),
+            "miou": float(final["miou"]),
+            "fw_iou": float(final["fw_iou"]),
+            "iou": dict(zip(classes, map(float, _plain(final["iou"])))),
+        },
+        "seconds": seconds,
+        "versions": {"fcnlib": __version__, "torch": torch.__version__},
+    }
+    _write_json(out / "metrics.json", result)
+    print(
+        f"{args.model} on {args.dataset}: val mIoU {result['final']['miou']:.4f}, pixel accuracy "
+        f"{result['final']['pixel_accuracy']:.4f} after {len(history)} epochs "
+        f"({world} process{'es' if world > 1 else ''}); wrote {last} and {out / 'metrics.json'}",
+        flush=True,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (D.DatasetNotFoundError, D.DatasetDownloadError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
