@@ -896,7 +896,9 @@ def course_datasets(
     info = _info(name)
     if name == "shapes":
         # cache=True: scenes are drawn once, later epochs read them from memory
-        train = ShapesScenes("train", train_size or 1000, image_size=image_size, seed=seed, cache=True)
+        train = ShapesScenes(
+            "train", train_size or 1000, image_size=image_size, seed=seed, cache=True
+        )
         val = ShapesScenes("val", val_size or 200, image_size=image_size, seed=seed, cache=True)
         return train, val
     stats = {} if normalize else {"mean": None, "std": None}
