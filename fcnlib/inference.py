@@ -7,14 +7,46 @@ size, average the class probabilities, and take the most probable class per pixe
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ._checks import check_images
 
 
+def image_to_tensor(image) -> torch.Tensor:
+    """A PIL image or ``H x W x 3`` uint8 array -> float tensor ``3 x H x W`` in [0, 1].
+
+    Conversions are deliberate: greyscale ("L") is repeated into three channels, a palette
+    image ("P") is looked up in its palette, and an alpha channel ("RGBA", "LA") is dropped.
+    Tensors pass through unchanged.
+    """
+    if isinstance(image, torch.Tensor):
+        return image
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, -1)
+        if image.ndim != 3 or image.shape[-1] not in (3, 4):
+            raise ValueError(f"image array has shape {image.shape}: expected H x W x 3 (RGB)")
+        image = image[..., :3]
+        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        return t.float() / 255 if t.dtype == torch.uint8 else t.float()
+    raise TypeError(
+        f"cannot read an image from {type(image).__name__}: pass a tensor, a PIL image or an array"
+    )
+
+
 def _as_batch(images) -> torch.Tensor:
+    if not isinstance(images, (torch.Tensor, list, tuple)):
+        images = image_to_tensor(images)
     if isinstance(images, (list, tuple)):
+        images = [image_to_tensor(im) for im in images]
         if not images:
             raise ValueError("images is an empty list")
         shapes = {tuple(im.shape) for im in images}
@@ -80,6 +112,10 @@ def predict(
     batch_size: int | None = None,
 ):
     """Predicted masks ``B x H x W`` (long) for images ``B x 3 x H x W``.
+
+    ``images`` may also be one ``3 x H x W`` image, a PIL image, or a list of them (see
+    :func:`image_to_tensor` for how PIL modes are converted); apply the normalisation the model
+    was trained with first.
 
     With ``scales=(1.0,)`` and ``flip=False`` this is just ``model(images).argmax(1)``.
     ``return_probs=True`` also returns the probabilities ``B x K x H x W``. ``batch_size``

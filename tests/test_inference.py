@@ -77,3 +77,29 @@ def test_bad_images(bad, err, word):
 def test_bad_scales():
     with pytest.raises(ValueError, match="scales"):
         predict(LinearNet(), torch.rand(1, 3, 8, 8), scales=(0.0,))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
+def test_pil_images_are_converted_on_purpose(mode):
+    import numpy as np
+    from PIL import Image
+
+    from fcnlib.inference import image_to_tensor
+
+    rgb = Image.fromarray((np.arange(4 * 5 * 3) % 256).astype(np.uint8).reshape(4, 5, 3))
+    img = rgb.convert(mode)
+    t = image_to_tensor(img)
+    assert t.shape == (3, 4, 5) and t.dtype == torch.float32 and 0 <= t.min() and t.max() <= 1
+    if mode == "RGB" or mode == "RGBA":
+        assert torch.allclose(t * 255, torch.from_numpy(np.asarray(rgb)).permute(2, 0, 1).float())
+    if mode == "L":
+        assert torch.equal(t[0], t[1]) and torch.equal(t[1], t[2])
+    m = predict(LinearNet(), [img, img])
+    assert m.shape == (2, 4, 5)
+
+
+def test_unreadable_image_type():
+    from fcnlib.inference import image_to_tensor
+
+    with pytest.raises(TypeError, match="cannot read an image from str"):
+        image_to_tensor("photo.jpg")
