@@ -198,6 +198,10 @@ class _Explorer(widgets.VBox):
         """Draw the current state into the picture (controls call this on every change)."""
         self._frame = self._draw()
         self.picture.value = to_png(self._frame, self.zoom)
+        h, w = self._frame.shape[:2]
+        lay = self.picture.layout  # exact size: never stretched or squeezed by its box
+        lay.width, lay.height = f"{w * self.zoom}px", f"{h * self.zoom}px"
+        lay.min_width, lay.flex = lay.width, "0 0 auto"
 
     def current_image(self) -> np.ndarray:
         """The picture drawn for the current control values: ``H x W x 3`` uint8 (before zoom)."""
