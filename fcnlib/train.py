@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="per process")
     p.add_argument("--image-size", type=int, default=96, help="training crops are S x S")
     p.add_argument("--out", required=True, type=Path, help="folder for last.pt and metrics.json")
-    p.add_argument("--data-root", default="data", help="see data/README.md")
+    p.add_argument(
+        "--data-root", default=None, help="default: $FCNLIB_DATA or ./data (see data/README.md)"
+    )
     p.add_argument(
         "--train-size", type=int, default=None, help="images (default: all; shapes: 1000)"
     )

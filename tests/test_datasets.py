@@ -418,3 +418,19 @@ def test_subset_is_a_seeded_sample(voc_root):
     assert torch.equal(a[0][1], ds[a._index[0]][1])
     with pytest.raises(ValueError, match="larger than the data set"):
         ds.subset(5)
+
+
+def test_default_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("FCNLIB_DATA", raising=False)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "README.md").write_text("data sets go here")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")  # a notebook running inside the repository
+    assert D.resolve_root() == Path("..") / "data"
+    monkeypatch.chdir(tmp_path)
+    assert D.resolve_root() == Path("data")
+    monkeypatch.setenv("FCNLIB_DATA", str(tmp_path / "elsewhere"))
+    assert D.resolve_root() == tmp_path / "elsewhere"
+    assert D.resolve_root("mine") == Path("mine")
+    with pytest.raises(DatasetNotFoundError, match="elsewhere"):
+        get_dataset("voc")

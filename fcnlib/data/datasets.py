@@ -20,6 +20,7 @@ The folder layouts are documented in ``data/README.md``.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import socket
 import threading
@@ -290,6 +291,19 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+def resolve_root(root=None) -> Path:
+    """The data folder: ``root`` when given; else ``$FCNLIB_DATA``; else ``./data``, or the
+    course repository's ``data/`` when running from ``notebooks/`` (``../data``)."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("FCNLIB_DATA"):
+        return Path(os.environ["FCNLIB_DATA"])
+    here, repo = Path("data"), Path("..") / "data"
+    if not here.exists() and (repo / "README.md").exists():
+        return repo
+    return here
+
+
 def _info(name: str) -> DatasetInfo:
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
@@ -550,7 +564,8 @@ class VOCDataset(SegmentationDataset):
     used where both exist); it also needs ``root/SBD``.
     """
 
-    def __init__(self, root="data", split="train", transforms=None, download=False):
+    def __init__(self, root=None, split="train", transforms=None, download=False):
+        root = resolve_root(root)
         info = DATASETS["voc"]
         _check_split(info, split)
         from torchvision.datasets import VOCSegmentation
@@ -618,7 +633,8 @@ class CityscapesDataset(SegmentationDataset):
 
     lut = _cityscapes_lut()
 
-    def __init__(self, root="data", split="train", transforms=None, download=False):
+    def __init__(self, root=None, split="train", transforms=None, download=False):
+        root = resolve_root(root)
         info = DATASETS["cityscapes"]
         _check_split(info, split)
         from torchvision.datasets import Cityscapes
@@ -652,7 +668,8 @@ class PetsDataset(SegmentationDataset):
 
     lut = _pets_lut()
 
-    def __init__(self, root="data", split="train", transforms=None, download=False):
+    def __init__(self, root=None, split="train", transforms=None, download=False):
+        root = resolve_root(root)
         info = DATASETS["pets"]
         _check_split(info, split)
         from torchvision.datasets import OxfordIIITPet
@@ -701,9 +718,8 @@ class SUNRGBDDataset(_FolderPairs):
     folders when ``train_extra`` is True and they exist.
     """
 
-    def __init__(
-        self, root="data", split="train", transforms=None, download=False, train_extra=True
-    ):
+    def __init__(self, root=None, split="train", transforms=None, download=False, train_extra=True):
+        root = resolve_root(root)
         info = DATASETS["sunrgbd"]
         _check_split(info, split)
         if download:
@@ -729,9 +745,8 @@ class DeepSceneDataset(_FolderPairs):
     (``b1-09517_Clipped.jpg`` with ``b1-09517_mask.png``).
     """
 
-    def __init__(
-        self, root="data", split="train", transforms=None, download=False, train_extra=True
-    ):
+    def __init__(self, root=None, split="train", transforms=None, download=False, train_extra=True):
+        root = resolve_root(root)
         info = DATASETS["deepscene"]
         _check_split(info, split)
         if download:
@@ -783,7 +798,8 @@ class MHPDataset(SegmentationDataset):
 
     lut = np.concatenate([MHP_59_TO_21, np.full(256 - len(MHP_59_TO_21), -1, np.int64)])
 
-    def __init__(self, root="data", split="train", transforms=None, download=False):
+    def __init__(self, root=None, split="train", transforms=None, download=False):
+        root = resolve_root(root)
         info = DATASETS["mhp"]
         _check_split(info, split)
         if download:
@@ -837,7 +853,7 @@ _LOADERS = {
 
 
 def get_dataset(
-    name: str, root="data", split: str = "train", transforms=None, download: bool = False, **kw
+    name: str, root=None, split: str = "train", transforms=None, download: bool = False, **kw
 ):
     """A segmentation data set by name.
 
@@ -846,7 +862,9 @@ def get_dataset(
             ``"sunrgbd"``, ``"deepscene"``, ``"mhp"``.
         root: the folder holding the data: the one torchvision's own class takes (holding
             ``VOCdevkit/`` or ``oxford-iiit-pet/``); for the others the data set's folder
-            itself or its parent (e.g. ``data`` holding ``cityscapes/``).
+            itself or its parent (e.g. ``data`` holding ``cityscapes/``). ``None``:
+            :func:`resolve_root` (``$FCNLIB_DATA``, ``./data``, or the repository's ``data/``
+            from ``notebooks/``).
         split: one of ``DATASETS[name].splits`` (``"train"`` and ``"val"`` always exist).
         transforms: joint transform ``t(image, mask) -> (image, mask)``
             (see :mod:`fcnlib.transforms`); it receives ``3 x H x W`` float images in [0, 1].
@@ -874,7 +892,7 @@ def course_datasets(
     train_size: int | None = None,
     val_size: int | None = None,
     seed: int = 0,
-    root="data",
+    root=None,
     normalize: bool = False,
 ):
     """The training and validation sets a notebook uses: ``(train_set, val_set)``.
