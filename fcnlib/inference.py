@@ -110,18 +110,32 @@ def predict(
     flip: bool = False,
     return_probs: bool = False,
     batch_size: int | None = None,
+    window: int | tuple[int, int] | None = None,
+    stride: int | tuple[int, int] | None = None,
 ):
     """Predicted masks ``B x H x W`` (long) for images ``B x 3 x H x W``.
 
     ``images`` may also be one ``3 x H x W`` image, a PIL image, or a list of them (see
     :func:`image_to_tensor` for how PIL modes are converted); apply the normalisation the model
-    was trained with first.
+    was trained with first. ``window`` (and ``stride``) segment large images crop by crop
+    with :func:`fcnlib.inference_sliding.sliding_window_predict`; ``scales`` and ``flip`` then
+    must stay at their defaults.
 
     With ``scales=(1.0,)`` and ``flip=False`` this is just ``model(images).argmax(1)``.
     ``return_probs=True`` also returns the probabilities ``B x K x H x W``. ``batch_size``
     splits a large batch into chunks to bound memory. Results are on the model's device.
     """
     x = _as_batch(images)
+    if window is not None:
+        if tuple(scales) != (1.0,) or flip:
+            raise ValueError(
+                "window (sliding-window inference) cannot be combined with scales or flip"
+            )
+        from .inference_sliding import sliding_window_predict
+
+        return sliding_window_predict(
+            model, x, window, stride, batch_size=batch_size or 8, return_probs=return_probs
+        )
     chunks = [x] if batch_size is None else x.split(batch_size)
     if len(scales) == 1 and scales[0] == 1.0 and not flip and not return_probs:
         model.eval()

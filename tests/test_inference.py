@@ -103,3 +103,13 @@ def test_unreadable_image_type():
 
     with pytest.raises(TypeError, match="cannot read an image from str"):
         image_to_tensor("photo.jpg")
+
+
+def test_predict_with_window_is_sliding_window_inference():
+    from fcnlib.inference_sliding import sliding_window_predict
+
+    m = LinearNet().eval()
+    x = torch.rand(1, 3, 30, 41)
+    assert torch.equal(predict(m, x, window=16, stride=8), sliding_window_predict(m, x, 16, 8))
+    with pytest.raises(ValueError, match="cannot be combined"):
+        predict(m, x, window=16, flip=True)
