@@ -12,7 +12,8 @@ Several processes, one per GPU (DistributedDataParallel; ``nccl`` on GPUs, ``glo
 Each process reads its own share of the training set (a ``DistributedSampler``), so
 ``--batch-size`` is per process and one step sees ``batch_size * world_size`` images. The
 validation set is split without repeats and the confusion matrices of all processes are
-summed (``engine.evaluate``), so the metrics are those of the whole validation set. Only
+summed (``engine.evaluate``), so the metrics are those of the whole validation set (the
+per-epoch ``train_loss`` is rank 0's, over its own share of the training set). Only
 rank 0 writes: ``DIR/last.pt`` (after every epoch, atomically; ``--resume`` continues from
 it) and ``DIR/metrics.json`` (the configuration, the per-epoch history, the final metrics
 with per-class IoU, and ``world_size``).
