@@ -417,7 +417,14 @@ def train_one_epoch(
                 bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         if bar is not None:
             bar.update(1)
-    mean = float(running) / max(steps, 1)
+    d = torch.distributed
+    if d.is_available() and d.is_initialized():  # the mean loss over every process's batches
+        totals = torch.stack([running, torch.tensor(float(steps), device=device)])
+        d.all_reduce(totals)
+        running, n = totals[0], int(totals[1])
+    else:
+        n = steps
+    mean = float(running) / max(n, 1)
     if not math.isfinite(mean):
         raise FloatingPointError(
             f"the training loss became {mean} during epoch {epoch}. Try a smaller learning rate, "
@@ -558,7 +565,8 @@ def fit(
     try:
         for epoch in range(start, epochs):
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
-            torch.manual_seed(seed * 100_003 + epoch)  # augmentation and dropout of this epoch
+            # augmentation and dropout of this epoch (each process of a torchrun job its own)
+            torch.manual_seed(seed * 100_003 + epoch + 7_919 * _rank())
             loader = make_loader(train_data, batch_size, True, seed, epoch, num_workers, dev)
             t0 = time.perf_counter()
             lr_now = opt.param_groups[0]["lr"]
