@@ -4,14 +4,20 @@ at the input's resolution (see :mod:`fcnlib.models.base`).
 Each architecture lives in its own module and registers itself by name for :func:`build`.
 """
 
+from .allconv import AllConvNet
 from .base import SegmentationModel
 from .deeplab import ASPP, DeepLabHead, deeplab
+from .encdec import EncoderDecoder
+from .fcn import FCN
 from .fcn_resnet import FCNHead, fcn_resnet
 from .pixel import PerPixelNet
 from .registry import available, build, register
 from .torchvision_compat import from_torchvision
 
 __all__ = [
+    "AllConvNet",
+    "EncoderDecoder",
+    "FCN",
     "SegmentationModel",
     "PerPixelNet",
     "available",
