@@ -613,7 +613,8 @@ class ReceptiveFieldExplorer(_Explorer):
             frame = _to_uint8(image)
         box = self.theoretical_box()
         if box is not None:
-            lines.append(f"theoretical RF: {self.rf_size} x {self.rf_size} px")
+            wider = " (wider than the image)" if self.rf_size > max(image.shape[:2]) else ""
+            lines.append(f"theoretical RF: {self.rf_size} x {self.rf_size} px{wider}")
         else:
             lines.append(self._rf_note)
         if box is not None and self.theoretical_checkbox.value:

@@ -373,16 +373,13 @@ def test_extent_of_known_fields():
 
 
 def test_receptive_field_explorer_with_real_analysis():
-    analysis = pytest.importorskip("fcnlib.analysis")
-    model = ConvStack(3)
-    size, _ = widgets._theoretical_rf(model)
-    try:
-        expected = analysis.receptive_field(model)
-    except Exception:
-        assert size is None
-        return
-    assert size == 7  # three 3x3 convolutions
-    assert expected is not None
+    pytest.importorskip("fcnlib.analysis")
+    torch.manual_seed(0)
+    rf = widgets.ReceptiveFieldExplorer(ConvStack(3), torch.rand(3, 21, 21))
+    assert rf.rf_size == 7  # three 3x3 convolutions: 1 + 3 * 2
+    support = np.argwhere(rf.effective_rf() > 0)
+    assert (support.max(0) - support.min(0) + 1).tolist() == [7, 7]  # the two agree
+    assert "theoretical RF: 7 x 7 px" in rf.info.value
 
 
 # ----------------------------------------------------------------------------- dilation
