@@ -1,0 +1,362 @@
+"""How far a network sees, and what seeing that far costs.
+
+* :func:`receptive_field`: the theoretical receptive field, from the layers' kernel sizes,
+  strides and dilations (the analytic recurrence, exact for a chain of layers);
+* :func:`effective_receptive_field`: which input pixels actually move one output pixel (input
+  gradients, Luo et al. 2016), and :func:`draw_receptive_field` to show it on an image;
+* :func:`count_flops` and :func:`activation_memory`: the cost of one forward pass, measured
+  with forward hooks.
+
+The recurrence for a chain of layers, each with kernel ``k``, stride ``s`` and dilation ``d``,
+starting from ``r = 1`` and ``j = 1`` (``j``: distance in input pixels between neighbouring
+positions of the current feature map)::
+
+    r <- r + (k - 1) * d * j
+    j <- j * s
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LayerRF",
+    "ReceptiveField",
+    "receptive_field",
+    "effective_receptive_field",
+    "draw_receptive_field",
+    "count_flops",
+    "activation_memory",
+    "cost_table",
+]
+
+
+# ----------------------------------------------------------------------------- receptive field
+@dataclass
+class LayerRF:
+    """One step of the recurrence: the layer, and ``rf``/``jump`` after it (in input pixels)."""
+
+    name: str
+    kind: str
+    kernel: int
+    stride: int
+    dilation: int
+    rf: Fraction
+    jump: Fraction
+
+
+@dataclass
+class ReceptiveField:
+    """The theoretical receptive field: ``size x size`` input pixels; ``stride``: input pixels
+    between neighbouring outputs of the last layer (below 1 after upsampling)."""
+
+    size: int
+    stride: Fraction
+    layers: list[LayerRF] = field(default_factory=list)
+
+    def table(self) -> str:
+        """The recurrence layer by layer, as text."""
+        rows = [f"{'layer':<28} {'kind':<16} {'k':>3} {'s':>3} {'d':>3} {'rf':>7} {'jump':>7}"]
+        for lr in self.layers:
+            rows.append(
+                f"{lr.name:<28} {lr.kind:<16} {lr.kernel:>3} {lr.stride:>3} {lr.dilation:>3} "
+                f"{str(lr.rf):>7} {str(lr.jump):>7}"
+            )
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return f"ReceptiveField(size={self.size}, stride={self.stride}, layers={len(self.layers)})"
+
+
+def _square(value, what: str, name: str) -> int:
+    if isinstance(value, tuple):
+        if len(set(value)) != 1:
+            raise ValueError(
+                f"receptive_field handles square layers only; {name} has {what}={value}"
+            )
+        value = value[0]
+    return int(value)
+
+
+def _layer_params(name: str, m: nn.Module):
+    """``(kind, kernel, stride, dilation)`` of a layer that changes the receptive field, else None."""
+    if isinstance(m, nn.ConvTranspose2d):
+        return ("transposed conv", _square(m.kernel_size, "kernel_size", name),
+                _square(m.stride, "stride", name), _square(m.dilation, "dilation", name))  # fmt: skip
+    if isinstance(m, nn.Conv2d):
+        return ("conv", _square(m.kernel_size, "kernel_size", name),
+                _square(m.stride, "stride", name), _square(m.dilation, "dilation", name))  # fmt: skip
+    if isinstance(m, nn.MaxPool2d):
+        k = _square(m.kernel_size, "kernel_size", name)
+        s = _square(m.stride if m.stride is not None else m.kernel_size, "stride", name)
+        return ("max pool", k, s, _square(m.dilation, "dilation", name))
+    if isinstance(m, nn.AvgPool2d):
+        k = _square(m.kernel_size, "kernel_size", name)
+        s = _square(m.stride if m.stride is not None else m.kernel_size, "stride", name)
+        return ("avg pool", k, s, 1)
+    if isinstance(m, nn.Upsample):
+        if m.scale_factor is None:
+            raise ValueError(f"receptive_field needs a scale_factor on {name} (nn.Upsample)")
+        f = _square(tuple(m.scale_factor) if isinstance(m.scale_factor, tuple) else m.scale_factor,
+                    "scale_factor", name)  # fmt: skip
+        return (f"upsample {m.mode}", 2 if m.mode in ("bilinear", "bicubic") else 1, f, 1)
+    return None
+
+
+def receptive_field(model: nn.Module) -> ReceptiveField:
+    """The theoretical receptive field of ``model``'s output, from the analytic recurrence.
+
+    The layers that change it are found by walking ``model.modules()`` in the order they are
+    registered: ``Conv2d`` (kernel, stride, dilation), ``MaxPool2d``/``AvgPool2d``, and the
+    upsampling layers ``ConvTranspose2d`` and ``nn.Upsample`` (a stride-``f`` upsampling divides
+    the jump by ``f``; each output of a transposed convolution sees ``ceil(k / f)`` inputs, of
+    bilinear interpolation 2, of nearest 1). Everything else (BatchNorm, ReLU, 1x1 convs'
+    biases, ...) leaves it unchanged.
+
+    Exact for a chain of layers (``nn.Sequential`` stacks, :class:`~fcnlib.models.AllConvNet`,
+    VGG's feature extractor). For a **branched** model the registered layers are still walked
+    as one chain; with the course's models that is the longest path: the encoder-decoder's
+    encoder and decoder in order, and for an FCN the backbone, the head and then the 2x
+    upsampling layers (the ``1x1`` skip scores add nothing). Resizing done with functional
+    calls in ``forward`` (such as the final ``F.interpolate``) is not seen, and neither are
+    ``padding`` (which shifts, but does not widen, the field) nor any branch that would be
+    wider than the main chain. When in doubt, compare with :func:`effective_receptive_field`,
+    whose non-zero support is the receptive field of any model.
+
+    Returns a :class:`ReceptiveField` with ``size`` (pixels, rounded up), ``stride`` and the
+    per-layer steps (``.table()`` prints them).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    r, j = Fraction(1), Fraction(1)
+    layers = []
+    for name, m in model.named_modules():
+        p = _layer_params(name, m)
+        if p is None:
+            continue
+        kind, k, s, d = p
+        if kind == "transposed conv":
+            extent = (k - 1) * d + 1
+            taps = -(-extent // s)  # each output position sees up to ceil(extent / s) inputs
+            r += (taps - 1) * j
+            j /= s
+        elif kind.startswith("upsample"):
+            r += (k - 1) * j
+            j /= s
+        else:
+            r += (k - 1) * d * j
+            j *= s
+        layers.append(LayerRF(name or type(m).__name__, kind, k, s, d, r, j))
+    return ReceptiveField(size=int(-(-r // 1)), stride=j, layers=layers)
+
+
+# ----------------------------------------------------------------------------- effective RF
+def effective_receptive_field(
+    model: nn.Module,
+    images: torch.Tensor,
+    position: tuple[int, int] | None = None,
+    target_class: int | None = None,
+) -> torch.Tensor:
+    """How strongly each input pixel influences the output at ``position``.
+
+    ``images``: ``B x 3 x H x W``. The gradient of the output logits at ``position``
+    (default: the centre; summed over classes, or ``target_class`` alone) with respect to the
+    input, its absolute value summed over channels and averaged over the batch, scaled to a
+    maximum of 1. Returns ``H x W`` (float, CPU). Pixels outside the theoretical receptive
+    field get exactly 0; inside it the influence is usually concentrated near the centre.
+    The model is run in eval mode (and put back in its previous mode).
+    """
+    from ._checks import check_images
+
+    check_images(images, "images", channels=None)
+    h, w = images.shape[-2:]
+    cy, cx = position if position is not None else (h // 2, w // 2)
+    if not (0 <= cy < h and 0 <= cx < w):
+        raise ValueError(f"position {(cy, cx)} is outside the {h} x {w} image")
+    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+    x = images.detach().to(device).clone().requires_grad_(True)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+        if isinstance(out, dict):
+            out = out["out"]
+        if out.shape[-2:] != (h, w):
+            raise ValueError(
+                f"the model's output is {tuple(out.shape)}: expected H x W = {h} x {w}"
+            )
+        sel = out[:, :, cy, cx] if target_class is None else out[:, target_class, cy, cx]
+        (grad,) = torch.autograd.grad(sel.sum(), x)
+    finally:
+        model.train(was_training)
+    erf = grad.abs().sum(1).mean(0).detach().cpu()
+    peak = erf.max()
+    return erf / peak if peak > 0 else erf
+
+
+def draw_receptive_field(
+    image: torch.Tensor,
+    erf: torch.Tensor | None = None,
+    rf: int | ReceptiveField | None = None,
+    position: tuple[int, int] | None = None,
+    ax=None,
+    alpha: float = 0.6,
+    cmap: str = "magma",
+    title: str | None = None,
+):
+    """Draw ``image`` (``3 x H x W`` in [0, 1]) with the effective receptive field ``erf``
+    (``H x W``, from :func:`effective_receptive_field`) as a heat map on top, and the
+    theoretical receptive field ``rf`` (a size in pixels or a :class:`ReceptiveField`) as a
+    square around ``position`` (default: the centre). Returns the matplotlib axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    h, w = image.shape[-2:]
+    cy, cx = position if position is not None else (h // 2, w // 2)
+    ax.imshow(image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy())
+    if erf is not None:
+        if erf.shape != (h, w):
+            raise ValueError(f"erf has shape {tuple(erf.shape)}, expected {(h, w)} like the image")
+        ax.imshow(erf.numpy(), cmap=cmap, alpha=alpha * (erf.numpy() > 0), vmin=0, vmax=1)
+    if rf is not None:
+        size = rf.size if isinstance(rf, ReceptiveField) else int(rf)
+        half = size / 2
+        ax.add_patch(Rectangle((cx - half, cy - half), size, size, fill=False, ec="cyan", lw=1.5))
+    ax.plot([cx], [cy], "+", color="cyan", ms=8)
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ----------------------------------------------------------------------------- cost
+_NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d, nn.BatchNorm1d)
+
+
+def _input_shape(model: nn.Module, input_size) -> tuple[int, int, int, int]:
+    c = getattr(model, "in_channels", 3)
+    if isinstance(input_size, int):
+        return (1, c, input_size, input_size)
+    size = tuple(int(v) for v in input_size)
+    if len(size) == 2:
+        return (1, c, *size)
+    if len(size) == 3:
+        return (1, *size)
+    if len(size) == 4:
+        return size  # type: ignore[return-value]
+    raise ValueError(f"input_size must be S, (H, W), (C, H, W) or (B, C, H, W), got {input_size!r}")
+
+
+def _layer_flops(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
+    """FLOPs of one call of a leaf layer (a multiply-accumulate counts as 2)."""
+    if isinstance(m, nn.ConvTranspose2d):
+        # every input position scatters a k x k x C_out/groups kernel per input channel
+        kh, kw = m.kernel_size
+        return 2 * inp.numel() * (m.out_channels // m.groups) * kh * kw
+    if isinstance(m, nn.Conv2d):
+        kh, kw = m.kernel_size
+        return 2 * out.numel() * (m.in_channels // m.groups) * kh * kw
+    if isinstance(m, nn.Linear):
+        return 2 * out.numel() * m.in_features
+    if isinstance(m, _NORMS):
+        return 2 * out.numel()  # in eval mode: one scale and one shift per element
+    return 0
+
+
+def _profile(model: nn.Module, input_size) -> list[tuple[str, nn.Module, int, int]]:
+    """Run one forward pass on zeros; ``(name, layer, flops, output elements)`` per leaf call."""
+    shape = _input_shape(model, input_size)
+    try:
+        p = next(model.parameters())
+        device, dtype = p.device, p.dtype
+    except StopIteration:
+        device, dtype = torch.device("cpu"), torch.float32
+    rows: list[tuple[str, nn.Module, int, int]] = []
+
+    def hook(name):
+        def fn(m, args, out):
+            inp = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if isinstance(out, torch.Tensor) and inp is not None:
+                rows.append((name, m, _layer_flops(m, inp, out), out.numel()))
+
+        return fn
+
+    handles = [
+        m.register_forward_hook(hook(n))
+        for n, m in model.named_modules()
+        if len(list(m.children())) == 0
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(shape, device=device, dtype=dtype))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return rows
+
+
+def count_flops(model: nn.Module, input_size, by_layer: bool = False):
+    """Floating-point operations of one forward pass at ``input_size``.
+
+    ``input_size``: ``S`` (a ``1 x 3 x S x S`` image), ``(H, W)``, ``(C, H, W)`` or
+    ``(B, C, H, W)``. Counted with forward hooks on every leaf layer: convolutions,
+    transposed convolutions and linear layers (a multiply-accumulate counts as 2 FLOPs, biases
+    are not counted) and normalisation layers (2 per element: scale and shift). Activations,
+    pooling and interpolation are cheap and not counted. Returns an ``int``, or with
+    ``by_layer=True`` a list of ``(layer name, FLOPs)``.
+    """
+    rows = _profile(model, input_size)
+    if by_layer:
+        return [(n, f) for n, _, f, _ in rows if f]
+    return int(sum(f for _, _, f, _ in rows))
+
+
+def activation_memory(model: nn.Module, input_size, bytes_per_element: int | None = None) -> int:
+    """Bytes of the feature maps one forward pass at ``input_size`` produces.
+
+    The sum of the output sizes of every leaf layer (convolutions, norms, activations,
+    pooling, ...), which is roughly what training must keep for the backward pass (inference
+    can free each map once the next one is computed). ``bytes_per_element`` defaults to that of
+    the model's parameters (4 for float32). ``input_size`` as in :func:`count_flops`.
+    """
+    rows = _profile(model, input_size)
+    if bytes_per_element is None:
+        try:
+            bytes_per_element = next(model.parameters()).element_size()
+        except StopIteration:
+            bytes_per_element = 4
+    return int(sum(n for _, _, _, n in rows) * bytes_per_element)
+
+
+def cost_table(models: dict[str, nn.Module], sizes=(64, 128, 256)) -> list[dict]:
+    """For each named model and input size: parameters, GFLOPs, activation MiB, receptive field.
+
+    Returns a list of dicts (one row per model and size), ready for printing or plotting.
+    """
+    rows = []
+    for name, m in models.items():
+        params = sum(p.numel() for p in m.parameters())
+        rf = receptive_field(m).size
+        for s in sizes:
+            rows.append(
+                {
+                    "model": name,
+                    "size": s,
+                    "params": params,
+                    "gflops": count_flops(m, s) / 1e9,
+                    "activation_mib": activation_memory(m, s) / 2**20,
+                    "receptive_field": rf,
+                }
+            )
+    return rows
