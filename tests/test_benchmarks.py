@@ -1,0 +1,189 @@
+"""The benchmark harness: a smoke run of ``benchmarks/run.py --quick`` and checks of its parts.
+
+These tests never assert a time: the numbers depend on the machine. They check that the
+report is written with every section and sane numbers, and that the measuring tools measure
+what they claim (against analytic FLOP counts and a known allocation).
+"""
+
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fcnlib import models
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+GPU = ROOT / "benchmarks" / "gpu.py"
+HEADINGS = [
+    "## Machine",
+    "## 1. Training loop overhead",
+    "## 2. Inference overhead",
+    "## 3. Data",
+    "## 4. Models",
+    "## 5. Cost vs resolution",
+    "## 6. Course wall time",
+    "## 7. Fast defaults",
+]
+
+
+def _load_run():
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load_run()
+
+
+def _sections(text: str) -> dict[str, str]:
+    parts = re.split(r"^(## .*)$", text, flags=re.M)
+    return {h: body for h, body in zip(parts[1::2], parts[2::2])}
+
+
+def _table(body: str) -> list[list[str]]:
+    """Rows of the first markdown table in ``body`` (header and rule left out)."""
+    lines = [ln for ln in body.splitlines() if ln.startswith("|")]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
+
+
+def _number(cell: str) -> float:
+    return float(re.match(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", cell).group(0))
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "results.md"
+    # one intra-op thread: keeps the smoke run quick on a CPU other jobs share
+    p = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--threads", "1", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    return out
+
+
+def test_quick_run_writes_every_section_with_numbers(quick_report):
+    text = quick_report.read_text()
+    sec = _sections(text)
+    for h in HEADINGS:
+        match = [k for k in sec if k.startswith(h)]
+        assert match, f"section {h!r} missing"
+        body = sec[match[0]]
+        if h == "## 6. Course wall time":
+            assert "Skipped in `--quick`" in body
+        elif h == "## 7. Fast defaults":  # yes/no probes
+            rows = _table(body)
+            assert rows and all(r[1].split()[0] in ("yes", "no") for r in rows)
+        else:
+            assert re.search(r"\d", body), f"section {h!r} holds no numbers"
+    assert not re.search(r"\bnan\b", text, flags=re.I), "a measurement came out as NaN"
+    assert f"| torch | {torch.__version__} |" in text
+    assert "| torch threads (intra-op) | 1 |" in text
+
+
+def test_quick_fit_and_bare_loop_do_the_same_work(quick_report):
+    sec = _sections(quick_report.read_text())
+    rows = _table(next(v for k, v in sec.items() if k.startswith("## 1.")))
+    assert rows
+    for r in rows:
+        ratio, weights_diff = _number(r[3]), float(r[7])
+        assert 0 < ratio < math.inf
+        assert weights_diff <= 1e-5  # same initial weights, data order and optimizer
+    rows = _table(next(v for k, v in sec.items() if k.startswith("## 2.")))
+    assert rows and all(r[-1] == "yes" for r in rows)  # predict == bare argmax
+
+
+def test_quick_model_table_covers_the_registered_models(quick_report, bench):
+    sec = _sections(quick_report.read_text())
+    rows = _table(next(v for k, v in sec.items() if k.startswith("## 4.")))
+    s = bench.Settings.quick_run()
+    expected = {(bench.label(m), size) for m in bench.model_specs(s) for size in s.sizes}
+    got = {(r[0], int(r[1])) for r in rows}
+    assert got == expected
+    for r in rows:
+        assert not r[2].startswith("error"), r
+        assert _number(r[4]) > 0 and _number(r[5]) > 0  # train and inference images/s
+
+
+def test_quick_json_matches_report(quick_report):
+    res = json.loads(quick_report.with_suffix(".json").read_text())
+    text = quick_report.read_text()
+    for row in res["overhead"]["fit"]:
+        assert f"{row['ratio']:.3f}" in text
+    assert {r["size"] for r in res["data"]["rows"]} == {32, 64}
+    assert res["data"]["rows"][0]["single"] > 0
+
+
+def test_forward_gflops_matches_analytic_count(bench):
+    # AllConvNet(width=32, depth=4): 3x3 convs 3->32 and 3 x (32->32), then a 1x1 to 6 classes
+    size = 40
+    macs = (3 * 32 * 9 + 3 * 32 * 32 * 9 + 32 * 6) * size * size
+    model = models.build("allconv", 6)
+    assert bench.forward_gflops(model, size) == pytest.approx(2 * macs / 1e9, rel=1e-6)
+
+
+def test_cost_exponent_of_a_pixel_proportional_cost_is_one(bench):
+    sizes = (64, 128, 256)
+    assert bench._exponent(sizes, [3.0 * s * s for s in sizes]) == pytest.approx(1.0)
+    assert bench._exponent(sizes, [7.0] * 3) == pytest.approx(0.0)
+
+
+def test_overhead_stats(bench):
+    st = bench.overhead_stats([2.0, 4.0, 6.0], [1.0, 2.0, 2.0])
+    assert st["ratio"] == 2.0 and st["ratio_min"] == 2.0 and st["ratio_max"] == 3.0
+    assert st["best_ratio"] == 2.0 and st["diff_s"] == 2.0
+
+
+def test_peak_memory_sees_a_known_allocation(bench):
+    if not bench.MEMORY.available:
+        pytest.skip("peak resident memory needs Linux /proc")
+    assert 60 <= bench.calibrate_memory(64) <= 80
+
+
+def test_bad_section_is_refused():
+    p = subprocess.run(
+        [sys.executable, str(RUN), "--sections", "models,nope"], capture_output=True, text=True
+    )
+    assert p.returncode == 2 and "--sections" in p.stderr and "nope" in p.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_gpu_script_refuses_without_cuda(tmp_path):
+    out = tmp_path / "gpu.md"
+    p = subprocess.run(
+        [sys.executable, str(GPU), "--out", str(out)], capture_output=True, text=True
+    )
+    assert p.returncode == 2 and "CUDA" in p.stderr and "--dry-run" in p.stderr
+    assert not out.exists()
+
+
+def test_gpu_script_dry_run(tmp_path):
+    out = tmp_path / "gpu.md"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(
+        [sys.executable, str(GPU), "--dry-run", "--models", "fcn_resnet18", "--size", "32",
+         "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    text = out.read_text()
+    assert text.startswith("**DRY RUN on the CPU: these are not GPU figures")
+    rows = _table(_sections(text)["## FCN-ResNet18"])
+    assert len(rows) == 8  # 4 precisions x 2 memory formats
+    assert all(_number(r[2]) > 0 and _number(r[5]) > 0 for r in rows)
+    assert "`engine.fit`" in text and "`inference.predict`" in text
