@@ -36,6 +36,7 @@ __all__ = [
     "ReceptiveFieldExplorer",
     "DilationPlayground",
     "PredictionExplorer",
+    "image_metrics",
     "input_gradient",
     "dilated_footprint",
     "to_png",
