@@ -296,7 +296,7 @@ def segment(
     frames to that size for the model and its logits back to the frame size.
     """
     masks = []
-    for labels in _segment_batches(
+    for labels, _ in _segment_batches(
         model, frames, batch_size, device, model_size, preprocess, progress
     ):
         masks.extend(labels)
@@ -848,16 +848,22 @@ def make_clip(
     noise: float = 0.02,
     fps: float = 12.0,
     seed: int = 0,
+    background: np.ndarray | None = None,
 ) -> Clip:
     """Shapes from :mod:`fcnlib.data.shapes` moving (and slowly turning) over a static background.
 
     ``labels`` fixes the objects' classes (names or indices, e.g. ``["circle", "square"]``),
     otherwise ``num_objects`` random ones. Each object travels about ``travel`` times the
-    image side over the clip, bouncing off the borders. Returns a :class:`Clip` with frames
-    ``T x H x W x 3`` uint8, true masks ``T x H x W`` and the clean background ``H x W x 3``.
+    image side over the clip, bouncing off the borders. ``background`` (``H x W x 3``, uint8
+    or float in [0, 1]) reuses a given view, e.g. another clip's, instead of drawing one.
+    Returns a :class:`Clip` with frames ``T x H x W x 3`` uint8, true masks ``T x H x W`` and
+    the clean background ``H x W x 3``.
     """
     if not isinstance(num_frames, int) or num_frames < 1:
         raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+    if background is not None:
+        background = _as_frame(background, 0).astype(np.float32) / 255
+        image_size = background.shape[:2]
     h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
     if min(h, w) < 16:
         raise ValueError(f"image_size must be at least 16 px, got {image_size}")
@@ -868,7 +874,8 @@ def make_clip(
     ids = [CLASSES.index(c) if isinstance(c, str) else int(c) for c in labels]
     if 0 in ids:
         raise ValueError("labels: 'background' (0) is not an object class")
-    background = random_background(rng, h, w)
+    if background is None:
+        background = random_background(rng, h, w)
     objects = [random_object(rng, h, w, c, *object_size) for c in ids]
     objects.sort(key=lambda o: -o.size)  # large behind small
     side = min(h, w)
@@ -983,6 +990,7 @@ def webcam_frames(
     fallback: bool = True,
     seed: int = 0,
     verbose: bool = True,
+    **clip_kw,
 ) -> Capture:
     """Capture ``n`` frames from a camera, or fall back to a generated clip.
 
@@ -990,7 +998,8 @@ def webcam_frames(
     ``google.colab.output.eval_js``; the browser asks for permission). Elsewhere OpenCV opens
     camera ``device_index``. With no camera, ``fallback=True`` prints why and returns the
     frames of :func:`make_clip` (``kind="generated"``, with the clip in ``.clip``);
-    ``fallback=False`` raises ``RuntimeError`` instead.
+    ``fallback=False`` raises ``RuntimeError`` instead. ``clip_kw`` go to :func:`make_clip`
+    (e.g. ``background=``, ``labels=``).
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer (number of frames), got {n!r}")
@@ -1012,7 +1021,7 @@ def webcam_frames(
         )
     if not fallback:
         raise RuntimeError(reason)
-    clip = make_clip(num_frames=n, fps=fps, seed=seed)
+    clip = make_clip(num_frames=n, fps=fps, seed=seed, **clip_kw)
     message = f"{reason}; using a generated clip of {n} frames of moving shapes instead"
     if verbose:
         print(message)

@@ -65,6 +65,19 @@ def test_make_clip_moves_shapes_over_a_static_background(clip):
     assert np.array_equal(again.frames, clip.frames)
 
 
+def test_make_clip_can_reuse_a_background(clip):
+    other = video.make_clip(6, labels=["bar"], seed=9, background=clip.background)
+    assert np.array_equal(other.background, clip.background)
+    assert err_on(other.frames, clip.background, other.masks == 0) < 6
+    assert set(np.unique(other.masks)) == {0, 5}
+
+
+def test_segment_returns_the_oracle_labels_for_any_batch_size(clip, oracle):
+    for bs in (1, 5, 64):
+        labels = video.segment(oracle, clip, batch_size=bs, progress=False)
+        assert labels.shape == clip.masks.shape and np.array_equal(labels, clip.masks)
+
+
 def test_make_clip_rejects_bad_labels():
     with pytest.raises(ValueError, match="valid names are background, circle"):
         video.make_clip(4, 32, labels=["circle", "hexagon"])
@@ -386,8 +399,9 @@ class FakeCamera:
 
 def test_webcam_without_camera_falls_back_to_a_generated_clip(monkeypatch, capsys):
     monkeypatch.setattr(cv2, "VideoCapture", lambda i: FakeCamera(i, opened=False))
-    cap = video.webcam_frames(n=5)
+    cap = video.webcam_frames(n=5, image_size=32, labels=["star"])
     assert cap.kind == "generated" and len(cap) == 5 and cap.clip is not None
+    assert cap.frames[0].shape == (32, 32, 3) and set(np.unique(cap.clip.masks)) == {0, 4}
     assert "no camera found" in capsys.readouterr().out
     assert np.array_equal(np.stack(cap.frames), cap.clip.frames)
     with pytest.raises(RuntimeError, match="no camera found"):
