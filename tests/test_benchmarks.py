@@ -112,12 +112,17 @@ def test_quick_model_table_covers_the_registered_models(quick_report, bench):
     sec = _sections(quick_report.read_text())
     rows = _table(next(v for k, v in sec.items() if k.startswith("## 4.")))
     s = bench.Settings.quick_run()
-    expected = {(bench.label(m), size) for m in bench.model_specs(s) for size in s.sizes}
-    got = {(r[0], int(r[1])) for r in rows}
+    expected = {(m.partition("@")[0], size) for m in bench.model_specs(s) for size in s.sizes}
+    got = {(r[0].split()[0], int(r[1])) for r in rows}
+    assert len(rows) == len(expected) + len(s.sizes)  # deeplab_resnet18 at OS16 and OS8
+    assert {r[0] for r in rows if r[0].startswith("deeplab")} == {
+        "deeplab_resnet18 (OS16)",
+        "deeplab_resnet18 (OS8)",
+    }
     assert got == expected
     for r in rows:
         assert not r[2].startswith("error"), r
-        assert _number(r[4]) > 0 and _number(r[5]) > 0  # train and inference images/s
+        assert _number(r[4]) > 0 and _number(r[6]) > 0  # train and inference images/s
 
 
 def test_quick_json_matches_report(quick_report):
@@ -127,6 +132,7 @@ def test_quick_json_matches_report(quick_report):
         assert f"{row['ratio']:.3f}" in text
     assert {r["size"] for r in res["data"]["rows"]} == {32, 64}
     assert res["data"]["rows"][0]["single"] > 0
+    assert all(len(r["ips"]) == 2 and min(r["ips"]) > 0 for r in res["data"]["e2e"])
 
 
 def test_forward_gflops_matches_analytic_count(bench):
