@@ -17,6 +17,7 @@ positions of the current feature map)::
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -32,6 +33,8 @@ __all__ = [
     "count_flops",
     "activation_memory",
     "cost_table",
+    "object_scores",
+    "distance_to_boundary",
 ]
 
 
@@ -271,14 +274,7 @@ def _layer_flops(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     return 0
 
 
-def _profile(model: nn.Module, input_size) -> list[tuple[str, nn.Module, int, int]]:
-    """Run one forward pass on zeros; ``(name, layer, flops, output elements)`` per leaf call."""
-    shape = _input_shape(model, input_size)
-    try:
-        p = next(model.parameters())
-        device, dtype = p.device, p.dtype
-    except StopIteration:
-        device, dtype = torch.device("cpu"), torch.float32
+def _run_with_hooks(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module, int, int]]:
     rows: list[tuple[str, nn.Module, int, int]] = []
 
     def hook(name):
@@ -298,12 +294,31 @@ def _profile(model: nn.Module, input_size) -> list[tuple[str, nn.Module, int, in
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(shape, device=device, dtype=dtype))
+            model(x)
     finally:
         model.train(was_training)
         for h in handles:
             h.remove()
     return rows
+
+
+def _profile(model: nn.Module, input_size) -> list[tuple[str, nn.Module, int, int]]:
+    """One forward pass with hooks: ``(name, layer, flops, output elements)`` per leaf call.
+
+    The pass runs on PyTorch's ``meta`` device (shapes only, no arithmetic, no memory), on a
+    copy of the model; if some layer cannot run there, it runs on zeros on the model's device.
+    """
+    shape = _input_shape(model, input_size)
+    try:
+        p = next(model.parameters())
+        device, dtype = p.device, p.dtype
+    except StopIteration:
+        device, dtype = torch.device("cpu"), torch.float32
+    try:
+        meta_model = copy.deepcopy(model).to("meta")
+        return _run_with_hooks(meta_model, torch.zeros(shape, device="meta", dtype=dtype))
+    except (NotImplementedError, RuntimeError):
+        return _run_with_hooks(model, torch.zeros(shape, device=device, dtype=dtype))
 
 
 def count_flops(model: nn.Module, input_size, by_layer: bool = False):
@@ -360,3 +375,97 @@ def cost_table(models: dict[str, nn.Module], sizes=(64, 128, 256)) -> list[dict]
                 }
             )
     return rows
+
+
+# ----------------------------------------------------------------------------- errors by object
+def _label_maps(pred, target, name="pred") -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError("pred and target must be torch tensors of class indices")
+    if pred.is_floating_point():
+        raise TypeError(f"{name} must hold class indices (use logits.argmax(1)), got {pred.dtype}")
+    if pred.dim() == 2:
+        pred, target = pred[None], target[None]
+    if pred.shape != target.shape or pred.dim() != 3:
+        raise ValueError(
+            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be H x W or B x H x W"
+        )
+    return pred.cpu(), target.cpu()
+
+
+def object_scores(pred, target, ignore_index: int = 255, background: int = 0) -> list[dict]:
+    """Scores of every object in ``target``: how much of it was found, and how cleanly.
+
+    ``pred`` and ``target``: label maps ``B x H x W`` (or ``H x W``). An *object* is a connected
+    region (8-neighbourhood) of one class other than ``background`` in ``target`` (two touching
+    objects of the same class count as one). For each object ``G`` of class ``c``:
+
+    * ``recall``: the share of its pixels predicted as ``c``;
+    * ``iou``: ``|G & P| / |G | P|`` where ``P`` is the union of the connected regions of
+      ``pred == c`` that overlap ``G`` (so a prediction that leaks out of the object, or merges
+      it with another, costs IoU); pixels labelled ``ignore_index`` count in neither.
+
+    Returns one dict per object: ``image`` (index in the batch), ``label``, ``area`` (pixels),
+    ``size`` (``sqrt(area)``, in pixels), ``recall``, ``iou``.
+    """
+    import cv2
+    import numpy as np
+
+    pred, target = _label_maps(pred, target)
+    rows = []
+    for b in range(target.shape[0]):
+        t = target[b].numpy()
+        p = pred[b].numpy()
+        valid = t != ignore_index
+        for c in np.unique(t[valid]):
+            if c == background:
+                continue
+            n_g, g_lab = cv2.connectedComponents((t == c).astype(np.uint8), connectivity=8)
+            pc = (p == c) & valid
+            _, p_lab = cv2.connectedComponents(pc.astype(np.uint8), connectivity=8)
+            for g in range(1, n_g):
+                obj = g_lab == g
+                hit = obj & pc
+                touched = np.unique(p_lab[hit])
+                region = np.isin(p_lab, touched[touched > 0])
+                area = int(obj.sum())
+                inter = int((obj & region).sum())
+                union = int((obj | region).sum())
+                rows.append(
+                    {
+                        "image": b,
+                        "label": int(c),
+                        "area": area,
+                        "size": float(np.sqrt(area)),
+                        "recall": float(hit.sum()) / area,
+                        "iou": inter / union,
+                    }
+                )
+    return rows
+
+
+def distance_to_boundary(mask, ignore_index: int = 255) -> torch.Tensor:
+    """For every pixel, its distance (in pixels, chessboard metric) to the nearest pixel of
+    another label: 1 on an object's outline, growing towards its interior.
+
+    ``mask``: ``H x W`` or ``B x H x W`` labels; returns a long tensor of the same shape
+    (0 at ``ignore_index`` pixels). The image border does not count as a boundary.
+    """
+    import cv2
+    import numpy as np
+
+    if not isinstance(mask, torch.Tensor) or mask.is_floating_point():
+        raise TypeError("mask must be a tensor of integer labels, H x W or B x H x W")
+    squeeze = mask.dim() == 2
+    m = mask[None] if squeeze else mask
+    out = np.zeros(m.shape, np.int64)
+    for b, t in enumerate(m.cpu().numpy()):
+        for c in np.unique(t):
+            if c == ignore_index:
+                continue
+            inside = (t == c).astype(np.uint8)
+            # pad with the same label so that the image border is not a boundary
+            padded = cv2.copyMakeBorder(inside, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+            d = cv2.distanceTransform(padded, cv2.DIST_C, 3)[1:-1, 1:-1]
+            out[b][t == c] = np.rint(d[t == c]).astype(np.int64)
+    out = torch.from_numpy(out)
+    return out[0] if squeeze else out

@@ -188,3 +188,56 @@ def test_cost_table_rows():
 def test_bad_input_size():
     with pytest.raises(ValueError, match="input_size"):
         analysis.count_flops(models.AllConvNet(K, width=4, depth=1), (1, 2, 3, 4, 5))
+
+
+# ----------------------------------------------------------------------------- errors by object
+def test_object_scores_by_hand():
+    t = torch.zeros(12, 12, dtype=torch.long)
+    t[2:9, 2:9] = 1  # a 7 x 7 square, 49 px
+    t[10:, 10:] = 2  # a 2 x 2 square
+    p = t.clone()
+    p[4:7, 4:7] = 0  # a 3 x 3 hole: 40 of 49 px found
+    p[0:2, 0:5] = 1  # a 10 px leak that touches the square
+    p[0, 11] = 1  # a far-away false positive, not connected: does not count against the square
+    rows = analysis.object_scores(p, t)
+    assert [(r["label"], r["area"]) for r in rows] == [(1, 49), (2, 4)]
+    assert rows[0]["recall"] == pytest.approx(40 / 49)
+    assert rows[0]["iou"] == pytest.approx(40 / (49 + 10))
+    assert rows[0]["size"] == pytest.approx(7.0)
+    assert rows[1]["recall"] == rows[1]["iou"] == 1.0
+
+
+def test_object_scores_missed_object_and_batch_and_ignore():
+    t = torch.zeros(2, 6, 6, dtype=torch.long)
+    t[1, 1:4, 1:4] = 3
+    t[1, 0, :] = 255
+    p = torch.zeros_like(t)
+    p[1, 0, :] = 3  # predicted where the label is "ignore": not part of the object's region
+    rows = analysis.object_scores(p, t)
+    assert len(rows) == 1 and rows[0]["image"] == 1 and rows[0]["label"] == 3
+    assert rows[0]["recall"] == rows[0]["iou"] == 0.0
+    with pytest.raises(TypeError, match="argmax"):
+        analysis.object_scores(torch.rand(1, 6, 6, 6), t)
+
+
+def test_distance_to_boundary_matches_brute_force():
+    g = torch.Generator().manual_seed(0)
+    mask = torch.zeros(2, 14, 11, dtype=torch.long)
+    mask[0, 3:10, 2:9] = 1
+    mask[0, 5:7, 0:4] = 2
+    mask[1] = torch.randint(0, 2, (14, 11), generator=g)
+    d = analysis.distance_to_boundary(mask)
+    assert d.shape == mask.shape
+    for b in range(2):
+        m = mask[b]
+        for y in range(14):
+            for x in range(11):
+                other = (m != m[y, x]).nonzero()
+                if len(other) == 0:
+                    continue
+                cheb = (other - torch.tensor([y, x])).abs().max(1).values.min()
+                assert d[b, y, x] == cheb, (b, y, x)
+    square = torch.zeros(11, 11, dtype=torch.long)
+    square[2:9, 2:9] = 1
+    d = analysis.distance_to_boundary(square)
+    assert d[5, 5] == 4 and d[2, 5] == 1 and d[1, 5] == 1 and d[0, 0] == 2

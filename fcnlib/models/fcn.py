@@ -4,9 +4,9 @@ The backbone has five ``conv-conv-pool`` stages (output stride 32). The classifi
 ``pool5``; FCN-32s upsamples those scores 32x. FCN-16s first upsamples them 2x with a
 transposed convolution (initialised to bilinear) and adds scores of ``pool4`` (stride 16);
 FCN-8s repeats the step with ``pool3`` (stride 8). The skip scoring layers start at zero,
-so a freshly built FCN-16s/8s predicts exactly what its FCN-32s part predicts, and learns
-from there how much detail to take from the finer features. The last step is a fixed
-bilinear upsampling to the input size.
+so a freshly built FCN-16s/8s predicts its ``pool5`` scores, upsampled, as FCN-32s does (the
+skips add nothing yet), and learns from there how much detail to take from the finer
+features. The last step is a fixed bilinear upsampling to the input size.
 
 Module names follow the original Caffe model (``score_pool4``, ``upscore2``, ...), so the
 weights of a trained FCN-32s load into an FCN-16s with ``load_state_dict(strict=False)``.
