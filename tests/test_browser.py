@@ -38,8 +38,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[1]
+TOTAL_S = 85  # the whole test, server start to shutdown excluded
 SERVER_START_S = 40  # JupyterLab up and answering
-WIDGET_RENDER_S = 45  # kernel start, imports, first cell outputs
+WIDGET_RENDER_S = 50  # page load, kernel start, imports, first cell outputs
 STEP_S = 15  # each later browser step
 
 NOTEBOOK_CELLS = [
@@ -106,7 +107,22 @@ def browser_deps():
 
 
 @pytest.fixture
-def lab(tmp_path, browser_deps):
+def budget():
+    """``budget(cap)``: seconds left of the test's ``TOTAL_S`` (at most ``cap``); raises when
+    none are left, so no wait can outlast the whole test's budget."""
+    end = time.monotonic() + TOTAL_S
+
+    def left(cap: float | None = None) -> float:
+        s = end - time.monotonic()
+        if s <= 0:
+            raise TimeoutError(f"the browser test ran past its budget of {TOTAL_S} s")
+        return s if cap is None else min(s, cap)
+
+    return left
+
+
+@pytest.fixture
+def lab(tmp_path, browser_deps, budget):
     """A JupyterLab server in ``tmp_path/root``; yields ``(base_url, token, root)``."""
     root = tmp_path / "root"
     root.mkdir()
@@ -150,7 +166,7 @@ def lab(tmp_path, browser_deps):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + SERVER_START_S
+        deadline = time.monotonic() + budget(SERVER_START_S)
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -206,23 +222,33 @@ def _save_screenshot(pg, path: Path) -> None:
         pass  # a read-only checkout: the copy under the pytest tmp dir is enough
 
 
-def test_mask_explorer_renders_and_reacts_in_jupyterlab(lab, page, tmp_path):
+def test_mask_explorer_renders_and_reacts_in_jupyterlab(lab, page, tmp_path, budget):
     try:
-        _drive_mask_explorer(lab, page, tmp_path)
+        _drive_mask_explorer(lab, page, tmp_path, budget)
     except Exception:
         _save_screenshot(page, tmp_path / "mask_explorer_failed.png")
         raise
 
 
-def _drive_mask_explorer(lab, page, tmp_path):
+def _drive_mask_explorer(lab, page, tmp_path, budget):
     url, token, _ = lab
-    started = time.monotonic()
-    page.goto(f"{url}/lab/tree/explorer.ipynb?token={token}", wait_until="domcontentloaded")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=WIDGET_RENDER_S * 1000)
-    # Run only once the kernel is up: a "Run All" sent while the session starts is lost.
-    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(
-        timeout=WIDGET_RENDER_S * 1000
+    render_end = time.monotonic() + budget(WIDGET_RENDER_S)
+
+    def ms(cap_s: float = STEP_S) -> float:  # a step's timeout, within the whole budget
+        return 1000 * budget(cap_s)
+
+    def render_ms() -> float:
+        return 1000 * budget(max(render_end - time.monotonic(), 0.5))
+
+    page.goto(
+        f"{url}/lab/tree/explorer.ipynb?token={token}",
+        wait_until="domcontentloaded",
+        timeout=render_ms(),
     )
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=render_ms())
+    # Run only once the kernel is up: a "Run All" sent while the session starts is lost.
+    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=render_ms())
+    page.set_default_timeout(ms())
 
     # Run > Run All Cells, from the menu bar as a learner would.
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
@@ -230,13 +256,13 @@ def _drive_mask_explorer(lab, page, tmp_path):
 
     picture = page.locator(".jp-OutputArea-output .widget-image").first
     dialog = page.locator(".jp-Dialog button.jp-mod-accept")  # "Select Kernel", if asked
-    deadline = time.monotonic() + WIDGET_RENDER_S
     while not picture.is_visible():
         if dialog.count() and dialog.first.is_visible():
             dialog.first.click()
-        if time.monotonic() > deadline:
+        if time.monotonic() > render_end:
             raise TimeoutError(f"the MaskExplorer did not render within {WIDGET_RENDER_S} s")
         page.wait_for_timeout(250)
+    page.set_default_timeout(ms())
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=picture.element_handle()
     )
@@ -254,6 +280,7 @@ def _drive_mask_explorer(lab, page, tmp_path):
     _save_screenshot(page, tmp_path / "mask_explorer_before.png")
 
     # Move the image slider one step with the keyboard.
+    page.set_default_timeout(ms())
     slider = page.locator(".jp-OutputArea-output .widget-slider").first
     handle = slider.locator(".noUi-handle, .ui-slider-handle").first
     handle.focus()
@@ -263,7 +290,7 @@ def _drive_mask_explorer(lab, page, tmp_path):
         page.wait_for_function(
             "el => (el.value !== undefined ? el.value : el.textContent).trim() === '1'",
             arg=readout.element_handle(),
-            timeout=5_000,
+            timeout=ms(5),
         )
     except Exception:  # no keyboard support in this slider: drag the handle instead
         hb, track = handle.bounding_box(), slider.locator(".noUi-target, .ui-slider").first
@@ -273,6 +300,7 @@ def _drive_mask_explorer(lab, page, tmp_path):
         page.mouse.move(tb["x"] + tb["width"] * 0.34, hb["y"] + hb["height"] / 2, steps=5)
         page.mouse.up()
 
+    page.set_default_timeout(ms())
     page.locator(".jp-OutputArea-output .widget-html", has_text="image 1 of 4").first.wait_for()
     page.wait_for_function(
         "([img, old]) => img.getAttribute('src') !== old && img.complete && img.naturalWidth > 0",
@@ -283,4 +311,4 @@ def _drive_mask_explorer(lab, page, tmp_path):
     shot = tmp_path / "mask_explorer.png"
     _save_screenshot(page, shot)
     assert shot.stat().st_size > 10_000
-    assert time.monotonic() - started < 75
+    budget()  # still within the budget
