@@ -345,6 +345,24 @@ def test_receptive_field_explorer_sliders_move_both_fields(fake_analysis):
     np.testing.assert_array_equal(frame, expected)
 
 
+def test_receptive_field_explorer_opacity_slider(fake_analysis):
+    fake_analysis.result = 3
+    image = torch.rand(3, 10, 10)
+    rf = widgets.ReceptiveFieldExplorer(ConvStack(1), image, zoom=1)
+    rf.theoretical_checkbox.value = False
+    rf.opacity_slider.value = 0.0  # heat map fully transparent: the image and the marked pixel
+    expected = pixels(image)
+    expected[5, 5] = widgets.MARK_COLOUR
+    np.testing.assert_array_equal(rf.current_image(), expected)
+    rf.opacity_slider.value = 1.0  # fully opaque: the colour map of the gradient alone
+    from matplotlib import colormaps
+
+    heat = colormaps["magma"](rf.effective_rf())[..., :3]
+    expected = (heat * 255 + 0.5).astype(np.uint8)
+    expected[5, 5] = widgets.MARK_COLOUR
+    np.testing.assert_array_equal(rf.current_image(), expected)
+
+
 def test_receptive_field_explorer_without_theoretical_field(fake_analysis):
     fake_analysis.result = NotImplementedError("no rule for this layer")
     rf = widgets.ReceptiveFieldExplorer(ConvStack(1), torch.rand(1, 3, 9, 9))
