@@ -65,9 +65,13 @@ def reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def set_tf32(on: bool) -> None:
-    torch.backends.cudnn.allow_tf32 = on
-    torch.backends.cuda.matmul.allow_tf32 = on
+# PyTorch's defaults: TF32 on for cuDNN convolutions, off for matmuls
+TF32_DEFAULTS = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+
+
+def set_tf32(conv: bool, matmul: bool) -> None:
+    torch.backends.cudnn.allow_tf32 = conv
+    torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def timed(step, device, warmup: int, steps: int) -> float:
@@ -85,7 +89,7 @@ def timed(step, device, warmup: int, steps: int) -> float:
 
 def measure(name, dtype, tf32, fmt, a, device) -> dict:
     """Training and inference images/s and peak memory for one configuration."""
-    set_tf32(tf32)
+    set_tf32(tf32, tf32)
     torch.manual_seed(0)
     model = models.build(name, NUM_CLASSES).to(device, memory_format=fmt)
     x = torch.rand(a.batch, 3, a.size, a.size, device=device).contiguous(memory_format=fmt)
@@ -124,7 +128,7 @@ def measure(name, dtype, tf32, fmt, a, device) -> dict:
     except torch.cuda.OutOfMemoryError:
         row["error"] = "out of memory"
     finally:
-        set_tf32(True)
+        set_tf32(*TF32_DEFAULTS)
     return row
 
 
@@ -179,6 +183,7 @@ def machine(device: torch.device, dry: bool) -> dict:
         info["bf16 supported"] = torch.cuda.is_bf16_supported()
     else:
         info["device"] = "CPU (dry run: not GPU figures)" if dry else "CPU"
+    info["TF32 defaults (cuDNN convs, matmuls)"] = TF32_DEFAULTS
     info["torch"] = torch.__version__
     info["CPU cores"] = os.cpu_count()
     info["python"] = platform.python_version()

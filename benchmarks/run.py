@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import copy
 import ctypes
+import dataclasses
 import datetime
 import gc
 import inspect
@@ -692,13 +693,23 @@ def course_times(log, threads: int | None = None) -> list[dict]:
             t0 = time.perf_counter()
             p = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True)
             secs = time.perf_counter() - t0
-            err = "" if p.returncode == 0 else (p.stderr.strip().splitlines() or ["?"])[-1]
-            err = re.sub(r"\x1b\[[0-9;]*m", "", err)  # colour codes of the traceback
+            err = "" if p.returncode == 0 else _last_error(p.stderr)
             rows.append(
                 {"notebook": nb.name, "seconds": secs, "ok": p.returncode == 0, "error": err}
             )
             log(f"course {nb.name}: {secs:.0f} s {'ok' if p.returncode == 0 else 'FAILED'}")
     return rows
+
+
+def _last_error(stderr: str) -> str:
+    """The exception line of a failed notebook (and the line after it), colour codes removed."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in stderr.splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        return "?"
+    pattern = re.compile(r"[\w.]*(Error|Exception)\b")
+    i = max((i for i, ln in enumerate(lines) if pattern.match(ln)), default=len(lines) - 1)
+    return " ".join(lines[i : i + 2])[:200]
 
 
 # ----------------------------------------------------------------------------- 7. fast defaults
@@ -765,6 +776,24 @@ def write_report(path: Path, s: Settings, res: dict) -> str:
         f"data ≥ {DATA_GOAL:g}x the fastest training rate, every notebook ≤ {NOTEBOOK_GOAL_S:.0f} s "
         f"and the course ≤ {COURSE_GOAL_S / 60:.0f} min.\n"
     )
+    m = res["machine"]
+    cores = m["cores usable by this process"]
+    try:
+        loads = [float(str(m["load average at start (1/5/15 min)"]).split(" / ")[0])]
+    except ValueError:  # no load average on this platform
+        loads = []
+    if loads and loads[0] > cores:
+        add(
+            f"**Taken on a busy machine**: the load average was {loads[0]:.1f} on {cores} cores "
+            f"when the run started, so other processes shared the CPU; absolute times are "
+            f"inflated and noisy, and this is not a reference run"
+            + (
+                f" (PyTorch limited to {m['torch threads (intra-op)']} thread(s) to keep it usable)."
+                if m["torch threads (intra-op)"] < cores
+                else "."
+            )
+            + "\n"
+        )
     add("## Machine\n")
     add("| | |\n|---|---|")
     for k, v in res["machine"].items():
@@ -966,10 +995,9 @@ def write_report(path: Path, s: Settings, res: dict) -> str:
         add("| notebook | seconds | ran | goal |")
         add("|---|---|---|---|")
         for r in res["course"]:
-            ran = "ok" if r["ok"] else f"**failed**: {r['error'][:100]}"
-            add(
-                f"| {r['notebook']} | {r['seconds']:.0f} | {ran} | {_goal(r['seconds'] <= NOTEBOOK_GOAL_S)} |"
-            )
+            ran = "ok" if r["ok"] else f"**failed**: {r['error'][:200]}"
+            goal = _goal(r["seconds"] <= NOTEBOOK_GOAL_S) if r["ok"] else "—"
+            add(f"| {r['notebook']} | {r['seconds']:.0f} | {ran} | {goal} |")
         total = sum(r["seconds"] for r in res["course"])
         ok = sum(r["ok"] for r in res["course"])
         verdict = _goal(total <= COURSE_GOAL_S) if ok == len(res["course"]) else "incomplete"
@@ -1009,7 +1037,21 @@ def main(argv=None) -> int:
         help="torch intra-op threads (default: torch's own choice, as in the notebooks); "
         "1 keeps timings sane on a CPU that other processes share",
     )
+    ap.add_argument(
+        "--render-from",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: rewrite the report from the results .json of an earlier run",
+    )
     args = ap.parse_args(argv)
+    if args.render_from is not None:
+        res = json.loads(args.render_from.read_text())
+        s = Settings(**res["settings"]) if "settings" in res else Settings()
+        s.data_images = {int(k): v for k, v in s.data_images.items()}
+        out = args.out or args.render_from.with_suffix(".md")
+        write_report(out, s, res)
+        print(f"wrote {out}")
+        return 0
     if args.threads is not None:
         if args.threads < 1:
             ap.error(f"--threads must be at least 1, got {args.threads}")
@@ -1027,7 +1069,8 @@ def main(argv=None) -> int:
     def log(msg):
         print(f"[{time.perf_counter() - start:6.1f} s] {msg}", flush=True)
 
-    res = {"machine": machine_info(), "calibration": calibrate_memory()}
+    res = {"settings": dataclasses.asdict(s), "machine": machine_info()}
+    res["calibration"] = calibrate_memory()
     log(
         f"machine: {res['machine']['CPU']}, load {res['machine']['load average at start (1/5/15 min)']}"
     )

@@ -135,6 +135,17 @@ def test_quick_json_matches_report(quick_report):
     assert all(len(r["ips"]) == 2 and min(r["ips"]) > 0 for r in res["data"]["e2e"])
 
 
+def test_report_renders_again_from_its_json(quick_report, tmp_path):
+    out = tmp_path / "again.md"
+    p = subprocess.run(
+        [sys.executable, str(RUN), "--render-from", str(quick_report.with_suffix(".json")),
+         "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert out.read_text() == quick_report.read_text()
+
+
 def test_forward_gflops_matches_analytic_count(bench):
     # AllConvNet(width=32, depth=4): 3x3 convs 3->32 and 3 x (32->32), then a 1x1 to 6 classes
     size = 40
