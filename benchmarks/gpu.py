@@ -270,7 +270,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU")
     a = ap.parse_args(argv)
     if a.dry_run:
-        a.size, a.batch, a.warmup, a.steps = min(a.size, 64), 2, 1, 2
+        a.size, a.batch, a.warmup, a.steps = min(a.size, 64), 2, 1, 1
         a.data_images = 4
         device = torch.device("cpu")
     else:
