@@ -1099,14 +1099,17 @@ def animation_html(
     """``videos`` side by side as an HTML animation for a notebook.
 
     An HTML5 ``<video>`` when matplotlib finds ffmpeg, otherwise matplotlib's JavaScript
-    player (``to_jshtml``, one PNG per frame; needs nothing else). Returns IPython's ``HTML``.
+    player (``to_jshtml``, one JPEG per frame, about ten times smaller than PNG for noisy
+    frames; needs nothing else). Returns IPython's ``HTML``.
     """
     import matplotlib as mpl
     from IPython.display import HTML
     from matplotlib import animation
 
     anim = animate(videos, titles, fps, height)
-    with mpl.rc_context({"animation.embed_limit": embed_limit_mb}):
+    with mpl.rc_context(
+        {"animation.embed_limit": embed_limit_mb, "animation.frame_format": "jpeg"}
+    ):
         if animation.writers.is_available("ffmpeg"):
             return HTML(anim.to_html5_video())
         return HTML(anim.to_jshtml(fps=fps, default_mode="loop"))

@@ -436,8 +436,8 @@ def test_webcam_on_colab_uses_javascript_snapshots(monkeypatch):
 # ----------------------------------------------------------------------------- showing
 def test_animation_html_has_one_frame_per_video_frame(clip):
     html = video.animation_html([clip.frames[:5], clip.frames[:5]], titles=["a", "b"]).data
-    if "<video" not in html:  # matplotlib's JavaScript player: one PNG per frame
-        assert len(re.findall(r"frames\[\d+\] = ", html)) == 5
+    if "<video" not in html:  # matplotlib's JavaScript player: one JPEG per frame
+        assert len(re.findall(r"frames\[\d+\] = \"data:image/jpeg", html)) == 5
     with pytest.raises(ValueError, match="different frame counts"):
         video.animate([clip.frames[:5], clip.frames[:4]])
     fig = video.show_frames([clip.frames, clip.frames], titles=["a", "b"], indices=[0, 3])
