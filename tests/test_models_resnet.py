@@ -132,15 +132,18 @@ def test_receptive_field_of_dilated_stage_equals_strided_stage():
     assert gradient_extent(dilated, 256) == expected
 
 
-def test_receptive_field_from_analysis_module_when_available():
+@pytest.mark.xfail(
+    reason="analysis.receptive_field walks ResNet's parallel 1x1 'downsample' shortcuts as part "
+    "of the chain (stride 256, 1891 px for ResNet-18); reported to its owner",
+    strict=False,
+)
+def test_receptive_field_from_analysis_module():
+    # ResNet-18: conv1 7/2, maxpool 3/2, then 3x3 convs at strides 4, 8, 16, 32 (4 each):
+    # 7 + 2*2 + 2*4*4 + 2*8*4 + 2*16*4 + 2*32*4 = 435 px, whatever the output stride.
     analysis = pytest.importorskip("fcnlib.analysis")
-    if not hasattr(analysis, "receptive_field"):
-        pytest.skip("fcnlib.analysis.receptive_field not available")
-    rf = {
-        os: analysis.receptive_field(layer4(resnet.resnet_backbone("resnet18", os)))
-        for os in (32, 16, 8)
-    }
-    assert rf[32] == rf[16] == rf[8], rf
+    for os in (32, 16, 8):
+        rf = analysis.receptive_field(layer4(resnet.resnet_backbone("resnet18", os)))
+        assert (rf.size, rf.stride) == (435, os)
 
 
 def test_default_output_stride_and_registry():
@@ -191,7 +194,7 @@ def test_pretrained_backbone_reads_the_torch_cache(tmp_path, monkeypatch):
 
 def test_pretrained_backbone_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
-    if resnet._reachable("download.pytorch.org"):
+    if resnet.reachable("download.pytorch.org"):
         pytest.skip("the network is reachable here; see the simulated-failure test below")
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="Could not download the pretrained weights") as err:
@@ -202,7 +205,7 @@ def test_pretrained_backbone_offline_fails_fast_with_a_clear_message(tmp_path, m
 
 def test_failed_download_is_reported_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(resnet, "_reachable", lambda host: True)
+    monkeypatch.setattr(resnet, "reachable", lambda host: True)
 
     def fail(*args, **kwargs):
         raise urllib.error.URLError("timed out")

@@ -150,7 +150,7 @@ def load_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _reachable(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> bool:
+def reachable(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> bool:
     """Can a TCP connection to ``host`` be opened within ``timeout`` s (name lookup included)?"""
     ok = []
 
@@ -174,7 +174,7 @@ def _download(url: str, path: Path) -> None:
         f"retry, copy the file to {path} (torch's cache; set TORCH_HOME to move it), or use "
         "pretrained_backbone=False to start from random weights."
     )
-    if not _reachable(host):
+    if not reachable(host):
         raise RuntimeError(f"{host} cannot be reached. {help_text}")
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = socket.getdefaulttimeout()
