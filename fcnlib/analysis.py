@@ -18,6 +18,7 @@ positions of the current feature map)::
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -110,6 +111,51 @@ def _layer_params(name: str, m: nn.Module):
     return None
 
 
+_SIDE_BRANCHES = {"downsample", "aux_classifier"}  # ResNet shortcuts, auxiliary heads
+_PARALLEL = re.compile(r"^(.*\bconvs)\.(\d+)(\.|$)")  # ASPP's parallel branches
+
+
+def _main_path(model: nn.Module) -> list[tuple[str, tuple]]:
+    """The layers that shape the receptive field of the main output, in order.
+
+    Side branches that run beside the main path (ResNet's 1x1 ``downsample`` shortcuts, an
+    ``aux_classifier``) are left out; of parallel branches (ASPP's ``convs``) only the widest
+    is kept, since their outputs are concatenated.
+    """
+    mods = dict(model.named_modules())
+
+    def parallel(name):  # the branch group and index, for the branches of an ASPP module
+        match = _PARALLEL.match(name)
+        if (
+            not match
+            or "ASPP" not in type(mods.get(match.group(1).rpartition(".")[0], None)).__name__
+        ):
+            return None
+        return match.group(1), match.group(2)
+
+    items = []
+    for name, m in model.named_modules():
+        if _SIDE_BRANCHES & set(name.split(".")):
+            continue
+        p = _layer_params(name, m)
+        if p is not None:
+            items.append((name, p))
+    out, i = [], 0
+    while i < len(items):
+        first = parallel(items[i][0])
+        if first is None:
+            out.append(items[i])
+            i += 1
+            continue
+        branches = {}
+        while i < len(items) and (here := parallel(items[i][0])) and here[0] == first[0]:
+            branches.setdefault(here[1], []).append(items[i])
+            i += 1
+        widest = max(branches.values(), key=lambda b: sum((p[1] - 1) * p[3] for _, p in b))
+        out.extend(widest)
+    return out
+
+
 def receptive_field(model: nn.Module) -> ReceptiveField:
     """The theoretical receptive field of ``model``'s output, from the analytic recurrence.
 
@@ -127,7 +173,10 @@ def receptive_field(model: nn.Module) -> ReceptiveField:
     upsampling layers (the ``1x1`` skip scores add nothing). Resizing done with functional
     calls in ``forward`` (such as the final ``F.interpolate``) is not seen, and neither are
     ``padding`` (which shifts, but does not widen, the field) nor any branch that would be
-    wider than the main chain. When in doubt, compare with :func:`effective_receptive_field`,
+    wider than the main chain. Side branches (ResNet's ``downsample`` shortcuts, an
+    ``aux_classifier``) are skipped and of ASPP's parallel branches the widest is counted; ASPP's
+    image-pooling branch sees the whole image, which no finite size expresses, and is not
+    counted. When in doubt, compare with :func:`effective_receptive_field`,
     whose non-zero support is the receptive field of any model.
 
     Returns a :class:`ReceptiveField` with ``size`` (pixels, rounded up), ``stride`` and the
@@ -137,11 +186,7 @@ def receptive_field(model: nn.Module) -> ReceptiveField:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     r, j = Fraction(1), Fraction(1)
     layers = []
-    for name, m in model.named_modules():
-        p = _layer_params(name, m)
-        if p is None:
-            continue
-        kind, k, s, d = p
+    for name, (kind, k, s, d) in _main_path(model):
         if kind == "transposed conv":
             extent = (k - 1) * d + 1
             taps = -(-extent // s)  # each output position sees up to ceil(extent / s) inputs
@@ -153,7 +198,7 @@ def receptive_field(model: nn.Module) -> ReceptiveField:
         else:
             r += (k - 1) * d * j
             j *= s
-        layers.append(LayerRF(name or type(m).__name__, kind, k, s, d, r, j))
+        layers.append(LayerRF(name or type(model).__name__, kind, k, s, d, r, j))
     return ReceptiveField(size=int(-(-r // 1)), stride=j, layers=layers)
 
 

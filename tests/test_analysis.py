@@ -241,3 +241,13 @@ def test_distance_to_boundary_matches_brute_force():
     square[2:9, 2:9] = 1
     d = analysis.distance_to_boundary(square)
     assert d[5, 5] == 4 and d[2, 5] == 1 and d[1, 5] == 1 and d[0, 0] == 2
+
+
+def test_aspp_counts_only_its_widest_parallel_branch():
+    from fcnlib import models
+
+    wide = analysis.receptive_field(models.build("deeplab_resnet18", 6, aspp_rates=(6, 12, 18)))
+    narrow = analysis.receptive_field(models.build("deeplab_resnet18", 6, aspp_rates=(1, 2, 3)))
+    # the widest branch is a 3x3 conv at rate r on the stride-16 map: it adds 2 * r * 16 px
+    assert wide.size - narrow.size == 2 * (18 - 3) * 16
+    assert wide.stride == narrow.stride == 16

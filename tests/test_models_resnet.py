@@ -132,11 +132,6 @@ def test_receptive_field_of_dilated_stage_equals_strided_stage():
     assert gradient_extent(dilated, 256) == expected
 
 
-@pytest.mark.xfail(
-    reason="analysis.receptive_field walks ResNet's parallel 1x1 'downsample' shortcuts as part "
-    "of the chain (stride 256, 1891 px for ResNet-18); reported to its owner",
-    strict=False,
-)
 def test_receptive_field_from_analysis_module():
     # ResNet-18: conv1 7/2, maxpool 3/2, then 3x3 convs at strides 4, 8, 16, 32 (4 each):
     # 7 + 2*2 + 2*4*4 + 2*8*4 + 2*16*4 + 2*32*4 = 435 px, whatever the output stride.
