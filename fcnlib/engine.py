@@ -19,6 +19,7 @@ import random
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,7 +308,7 @@ class History:
 
 
 # ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(
     model: nn.Module,
     data,
@@ -336,7 +337,9 @@ def evaluate(
     loader = (
         data
         if isinstance(data, DataLoader)
-        else make_loader(data, min(batch_size, len(data)), False, device=dev)
+        else make_loader(
+            data, min(batch_size, len(data)), False, num_workers=num_workers, device=dev
+        )
     )
     cm = ConfusionMatrix(k, ignore_index)
     was_training = model.training
@@ -390,7 +393,10 @@ def train_one_epoch(
         targets = targets.to(device, non_blocking=True)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        autocast = (
+            torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+        )
+        with autocast:
             loss = segmentation_loss(model, images, targets, criterion, scales, aux_weight)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
@@ -577,7 +583,7 @@ def fit(
             )  # fmt: skip
             rec = {"epoch": epoch + 1, "train_loss": loss, "lr": lr_now}
             if val_data is not None:
-                m = evaluate(model, val_data, val_batch_size, dev)
+                m = evaluate(model, val_data, val_batch_size, dev, num_workers=num_workers)
                 rec.update(val_miou=m["miou"], val_pixel_accuracy=m["pixel_accuracy"])
                 bar.set_postfix(loss=f"{loss:.4f}", val_miou=f"{m['miou']:.3f}")
             rec["seconds"] = time.perf_counter() - t0
