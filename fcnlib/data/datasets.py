@@ -22,8 +22,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import socket
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from .._net import reachable
 from .shapes import CLASSES as SHAPES_CLASSES
 from .shapes import PALETTE as SHAPES_PALETTE
 from .shapes import ShapesScenes
@@ -486,29 +485,12 @@ def _locate(root, info: DatasetInfo, subfolders: Sequence[str], required: Sequen
     raise _missing(root, info, next(best / r for r in required if not (best / r).exists()))
 
 
-def _reachable(host: str, port: int = 443, timeout: float = 5.0) -> bool:
-    """Can a TCP connection to ``host`` be opened within ``timeout`` s (name lookup included)?"""
-    ok = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)  # name lookup ignores socket timeouts
-    thread.start()
-    thread.join(timeout)
-    return bool(ok)
-
-
 def _download(info: DatasetInfo, root: Path, url: str, fetch: Callable[[], object]) -> None:
     """Run torchvision's download ``fetch`` after checking, within seconds, that ``url``'s
     server answers; any failure becomes a :class:`DatasetDownloadError` saying what to do."""
     host = urlparse(url).hostname
     help_text = f"Get it by hand instead, with ROOT = {str(root)!r}: {info.obtain} See {README}."
-    if not _reachable(host):
+    if not reachable(host):
         raise DatasetDownloadError(
             f"cannot download {info.title}: {host} cannot be reached (offline?). {help_text}"
         )

@@ -19,7 +19,6 @@ The modules are torchvision's own, so state-dict keys (``conv1.weight``,
 from __future__ import annotations
 
 import socket
-import threading
 import urllib.error
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +27,8 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock, ResNet
+
+from .. import _net
 
 BACKBONES = {
     "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
@@ -152,19 +153,7 @@ def load_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
 
 def reachable(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> bool:
     """Can a TCP connection to ``host`` be opened within ``timeout`` s (name lookup included)?"""
-    ok = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)  # name lookup ignores socket timeouts
-    thread.start()
-    thread.join(timeout)
-    return bool(ok)
+    return _net.reachable(host, port, timeout)
 
 
 def _download(url: str, path: Path) -> None:
