@@ -1,0 +1,9 @@
+"""pytest settings shared by the unit tests and the notebook runs (nbval)."""
+
+
+def pytest_collection_modifyitems(items):
+    # nbval waits only 5 s for each output message after a cell finishes; on a busy 2-core
+    # machine a training cell's last progress-bar messages can take longer to arrive.
+    for item in items:
+        if hasattr(item, "output_timeout"):
+            item.output_timeout = 60
