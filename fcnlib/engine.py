@@ -346,7 +346,7 @@ def evaluate(
     model.eval()
     for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
         images = images.to(dev, non_blocking=True)
-        if scales == (1.0,) and not flip:
+        if tuple(scales) == (1.0,) and not flip:
             pred = model(images).argmax(1)
         else:
             pred = predict_proba(model, images, tuple(scales), flip).argmax(1)

@@ -151,7 +151,6 @@ def show_samples(
             ncol=min(len(classes), 8),
             bbox_to_anchor=(0.5, -0.02),
         )
-        fig.subplots_adjust(bottom=0.08)
     fig.tight_layout(rect=(0, 0.05 if classes is not None else 0, 1, 1))
     return fig
 
