@@ -60,20 +60,6 @@ def test_flip_of_a_mirror_symmetric_model_changes_nothing():
     torch.testing.assert_close(predict_proba(m, x, flip=True), predict_proba(m, x))
 
 
-@pytest.mark.parametrize(
-    "bad, err, word",
-    [
-        (torch.rand(3, 8), ValueError, "4 dimensions"),
-        (torch.rand(1, 4, 8, 8), ValueError, "channels"),
-        (torch.zeros(1, 3, 8, 8, dtype=torch.uint8), TypeError, "float"),
-        ([], ValueError, "empty"),
-    ],
-)
-def test_bad_images(bad, err, word):
-    with pytest.raises(err, match=word):
-        predict(LinearNet(), bad)
-
-
 def test_bad_scales():
     with pytest.raises(ValueError, match="scales"):
         predict(LinearNet(), torch.rand(1, 3, 8, 8), scales=(0.0,))
