@@ -776,6 +776,18 @@ def write_report(path: Path, s: Settings, res: dict) -> str:
         f"data ≥ {DATA_GOAL:g}x the fastest training rate, every notebook ≤ {NOTEBOOK_GOAL_S:.0f} s "
         f"and the course ≤ {COURSE_GOAL_S / 60:.0f} min.\n"
     )
+    if res.get("measured"):
+        add(
+            "Sections measured at (local time): "
+            + ", ".join(f"{k} {v}" for k, v in res["measured"].items())
+            + (
+                "; the machine table is that of the latest run, which re-measured only "
+                "some sections and kept the others from the run before."
+                if "machine_before" in res
+                else "."
+            )
+            + "\n"
+        )
     m = res["machine"]
     cores = m["cores usable by this process"]
     try:
@@ -1043,6 +1055,13 @@ def main(argv=None) -> int:
         metavar="JSON",
         help="measure nothing: rewrite the report from the results .json of an earlier run",
     )
+    ap.add_argument(
+        "--keep-from",
+        type=Path,
+        metavar="JSON",
+        help="start from an earlier run's results and re-measure only --sections (e.g. "
+        "--sections course after a notebook changed); the report dates every section",
+    )
     args = ap.parse_args(argv)
     if args.render_from is not None:
         res = json.loads(args.render_from.read_text())
@@ -1070,6 +1089,17 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - start:6.1f} s] {msg}", flush=True)
 
     res = {"settings": dataclasses.asdict(s), "machine": machine_info()}
+    measured = {}
+    if args.keep_from is not None:
+        previous = json.loads(args.keep_from.read_text())
+        if previous.get("settings", {}).get("quick") != s.quick:
+            ap.error("--keep-from: that run's --quick setting differs from this one's")
+        measured = previous.get("measured", {})
+        res = {**previous, **res}
+        res["machine_before"] = previous["machine"]
+    now = datetime.datetime.now().isoformat(timespec="minutes")
+    done = [x for x in sections if not (x == "course" and s.quick)]
+    res["measured"] = {**measured, **{x: now for x in done}}
     res["calibration"] = calibrate_memory()
     log(
         f"machine: {res['machine']['CPU']}, load {res['machine']['load average at start (1/5/15 min)']}"

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._checks import check_masks
 from .inference import predict_proba
 from .metrics import ConfusionMatrix
 
@@ -167,10 +168,20 @@ def build_optimizer(
     for g in groups:
         g["initial_lr"] = g["lr"]
     if optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        cls, kw = torch.optim.SGD, {"momentum": momentum}
+    elif optimizer == "adam":
+        cls, kw = torch.optim.AdamW, {}
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    params = [p for g in groups for p in g["params"]]
+    if params and all(p.is_cuda for p in params):
+        # CUDA: one fused kernel updates every parameter (torch >= 2.4 for SGD); the default
+        # elsewhere is torch's own (foreach on CUDA, a per-parameter loop on the CPU).
+        try:
+            return cls(groups, lr=lr, weight_decay=weight_decay, fused=True, **kw)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return cls(groups, lr=lr, weight_decay=weight_decay, **kw)
 
 
 def poly_lr_lambda(total_steps: int, power: float = 0.9, warmup_steps: int = 0):
@@ -350,12 +361,17 @@ def evaluate(
             pred = model(images).argmax(1)
         else:
             pred = predict_proba(model, images, tuple(scales), flip).argmax(1)
-        cm.update(pred.cpu(), targets)
+        if pred.shape != targets.shape:
+            raise ValueError(
+                f"the model predicts {tuple(pred.shape)} for targets of shape {tuple(targets.shape)}"
+            )
+        check_masks(targets, k, ignore_index, "target")  # on the host, before the transfer
+        cm.add_predictions(pred, targets.to(dev, non_blocking=True))  # no per-batch host sync
     d = torch.distributed
     if d.is_available() and d.is_initialized():
         mat = cm.mat.to(dev)
         d.all_reduce(mat)
-        cm.mat = mat.cpu()
+        cm.mat = mat
     model.train(was_training)
     return cm.compute()
 

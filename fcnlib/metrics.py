@@ -54,7 +54,26 @@ class ConfusionMatrix:
         if pred.numel() and (pred.min() < 0 or pred.max() >= k):
             raise ValueError(f"pred contains class indices outside [0, {k - 1}]")
         counts = torch.bincount(target.to(torch.int64) * k + pred.to(torch.int64), minlength=k * k)
-        self.mat += counts.reshape(k, k).cpu()
+        self.mat += counts.reshape(k, k).to(self.mat.device)
+        return self
+
+    @torch.no_grad()
+    def add_predictions(self, pred: torch.Tensor, target: torch.Tensor) -> ConfusionMatrix:
+        """Count ``pred`` (class indices from ``argmax``) against ``target``, on their device.
+
+        The fast path of :func:`fcnlib.engine.evaluate`: no checks and no host
+        synchronisation, so counting on a GPU does not stall it. The caller guarantees
+        ``pred`` in ``[0, K)`` and ``target`` checked (``check_masks``) and of the same shape.
+        The matrix moves to the device of the tensors; :meth:`compute` reads it back.
+        """
+        k = self.num_classes
+        pred, target = pred.flatten().to(torch.int64), target.flatten().to(torch.int64)
+        index = target * k + pred
+        if self.ignore_index is not None:  # ignored pixels go to an extra bin, dropped below
+            index = torch.where(target == self.ignore_index, k * k, index)
+        counts = torch.zeros(k * k + 1, dtype=torch.int64, device=index.device)
+        counts.scatter_add_(0, index, torch.ones_like(index))
+        self.mat = self.mat.to(index.device) + counts[: k * k].reshape(k, k)
         return self
 
     def compute(self) -> dict:
@@ -65,6 +84,7 @@ class ConfusionMatrix:
         ``miou`` (mean over classes with a defined IoU), ``fw_iou`` (IoU weighted by
         class frequency) and ``confusion`` (the matrix itself).
         """
+        self.mat = self.mat.cpu()
         m = self.mat.double()
         tp = m.diag()
         gt = m.sum(1)  # true pixels per class

@@ -51,6 +51,29 @@ def test_against_numpy_oracle_over_several_batches():
     np.testing.assert_allclose(got["iou"].numpy(), want["iou"], rtol=1e-6)
 
 
+@pytest.mark.parametrize("ignore", [255, None])
+def test_add_predictions_counts_like_update(ignore):
+    # the unchecked fast path of evaluate (no host sync) against the checked one and numpy
+    g = torch.Generator().manual_seed(1)
+    k = 4
+    checked, fast = ConfusionMatrix(k, ignore), ConfusionMatrix(k, ignore)
+    preds, targets = [], []
+    for b in range(3):
+        t = torch.randint(0, k, (b + 2, 5, 6), generator=g)
+        if ignore is not None:
+            t[torch.rand(t.shape, generator=g) < 0.2] = ignore
+        p = torch.randint(0, k, t.shape, generator=g)
+        checked.update(p, t)
+        fast.add_predictions(p, t.to(torch.uint8) if ignore == 255 else t)
+        preds.append(p.flatten())
+        targets.append(t.flatten())
+    got = fast.compute()["confusion"]
+    assert got.device.type == "cpu" and got.dtype == torch.int64
+    ref = numpy_confusion(torch.cat(preds).numpy(), torch.cat(targets).numpy(), k, ignore)
+    np.testing.assert_array_equal(got.numpy(), ref)
+    assert torch.equal(got, checked.compute()["confusion"])
+
+
 def test_dataset_level_not_average_of_batches():
     # batch 1: one pixel of class 1 wrong; batch 2: many pixels of class 1 right
     cm = ConfusionMatrix(2, ignore_index=None)
