@@ -156,3 +156,53 @@ def test_from_torchvision_rejects_other_models():
         mobile = tvseg.deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None)
     with pytest.raises(TypeError, match="MobileNet"):
         models.from_torchvision(mobile)
+
+
+# ----------------------------------------------------------------------------- DeepLabV3+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("output_stride", [16, 8])
+def test_v3plus_logits_at_input_size_for_odd_sizes(backbone, output_stride):
+    device = "cpu" if backbone == "resnet18" else "meta"
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = models.deeplab(
+            3, backbone, output_stride=output_stride, aux_loss=True, decoder=True
+        ).eval()
+        x = torch.randn(1, 3, 37, 29)
+    with torch.no_grad():
+        out = model(x, return_aux=True)
+    assert out["out"].shape == out["aux"].shape == (1, 3, 37, 29)
+
+
+def test_v3plus_scores_come_out_at_stride_4_and_use_layer1():
+    torch.manual_seed(0)
+    model = models.build("deeplabv3plus_resnet18", 3).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = model.backbone(x)
+        assert set(features) == {"out", "low"}
+        assert features["low"].shape == (2, 64, 16, 16)  # layer1: stride 4
+        scores = model.classifier(features["out"], features["low"])
+    assert scores.shape == (2, 3, 16, 16)
+    # the low-level path matters: zeroing layer1's features changes the scores
+    with torch.no_grad():
+        other = model.classifier(features["out"], torch.zeros_like(features["low"]))
+    assert not torch.allclose(scores, other)
+
+
+def test_v3plus_keeps_the_backbone_keys_and_parameter_count_across_strides():
+    with torch.device("meta"):
+        plus = {os: models.deeplab(6, decoder=True, output_stride=os) for os in (16, 8)}
+        v3 = models.deeplab(6)
+    counts = {os: sum(p.numel() for p in m.parameters()) for os, m in plus.items()}
+    assert counts[16] == counts[8]
+    backbone = lambda m: [k for k in m.state_dict() if k.startswith("backbone.")]  # noqa: E731
+    assert backbone(plus[16]) == backbone(v3)
+    assert plus[8].atrous_rates == (12, 24, 36)
+
+
+def test_v3plus_registry_names_and_bad_decoder():
+    for name in ("deeplabv3plus_resnet18", "deeplabv3plus_resnet50", "deeplabv3plus_resnet101"):
+        assert name in models.available()
+    with pytest.raises(ValueError, match="decoder"):
+        models.deeplab(3, decoder="yes")

@@ -6,7 +6,7 @@ Each architecture lives in its own module and registers itself by name for :func
 
 from .allconv import AllConvNet
 from .base import SegmentationModel
-from .deeplab import ASPP, DeepLabHead, deeplab
+from .deeplab import ASPP, DeepLabHead, DeepLabV3PlusHead, deeplab
 from .encdec import EncoderDecoder
 from .fcn import FCN
 from .fcn_resnet import FCNHead, fcn_resnet
@@ -28,5 +28,6 @@ __all__ = [
     "from_torchvision",
     "FCNHead",
     "DeepLabHead",
+    "DeepLabV3PlusHead",
     "ASPP",
 ]

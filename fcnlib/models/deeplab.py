@@ -7,6 +7,11 @@ an image-level branch (global average pool, 1x1 conv, broadcast back). The branc
 concatenated and projected to 256 channels, then a 3x3 conv and a 1x1 conv give the class
 scores. Module names follow torchvision's ``deeplabv3.py``, so its ``deeplabv3_resnet50/101``
 state dicts load with ``strict=True``.
+
+DeepLabV3+ (``deeplab(..., decoder=True)``, registered as ``deeplabv3plus_resnet*``) adds a
+light decoder: the ASPP output, upsampled 4x, is concatenated with ``layer1``'s stride-4
+features (projected to 48 channels) and refined by two 3x3 convolutions before the class
+scores, the skip-connection idea of FCN-8s applied to DeepLab (Chen et al., ECCV 2018).
 """
 
 from __future__ import annotations
@@ -108,6 +113,48 @@ class DeepLabHead(nn.Sequential):
         )
 
 
+class DeepLabV3PlusHead(nn.Module):
+    """ASPP on the deep features, then a decoder with the stride-4 features of ``layer1``.
+
+    ``forward(high, low)``: ``high`` is ``B x in_channels x h x w`` (``layer4``), ``low`` is
+    ``B x low_channels x 4h' x 4w'`` (``layer1``); returns ``B x num_classes`` logits at
+    ``low``'s size. The low-level features are projected to ``low_projection`` (48) channels
+    so that the 256 ASPP channels dominate the concatenation, as in the paper.
+    """
+
+    def __init__(
+        self,
+        low_channels: int,
+        in_channels: int,
+        num_classes: int,
+        atrous_rates: Sequence[int] = (6, 12, 18),
+        channels: int = 256,
+        low_projection: int = 48,
+    ) -> None:
+        super().__init__()
+        self.aspp = ASPP(in_channels, atrous_rates, channels)
+        self.low_project = nn.Sequential(
+            nn.Conv2d(low_channels, low_projection, 1, bias=False),
+            nn.BatchNorm2d(low_projection),
+            nn.ReLU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.Conv2d(channels + low_projection, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+        )
+        self.score = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        context = F.interpolate(
+            self.aspp(high), size=low.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return self.score(self.decoder(torch.cat([context, self.low_project(low)], dim=1)))
+
+
 class DeepLabV3(ResNetSegmentation):
     """DeepLabV3 with a ResNet backbone; build it with :func:`deeplab`."""
 
@@ -121,6 +168,21 @@ class DeepLabV3(ResNetSegmentation):
         return f"{super().extra_repr()}, atrous_rates={self.atrous_rates}"
 
 
+class DeepLabV3Plus(DeepLabV3):
+    """DeepLabV3+; build it with :func:`deeplab` and ``decoder=True``.
+
+    ``backbone`` also returns ``layer1`` as ``"low"``; ``classifier`` is a
+    :class:`DeepLabV3PlusHead` whose scores come out at stride 4.
+    """
+
+    def _forward(self, x):
+        features = self.backbone(x)
+        out = {"out": self.classifier(features["out"], features["low"])}
+        if self.aux_classifier is not None:
+            out["aux"] = self.aux_classifier(features["aux"])
+        return out
+
+
 def deeplab(
     num_classes: int,
     backbone: str = "resnet18",
@@ -130,8 +192,9 @@ def deeplab(
     aux_loss: bool = False,
     pretrained_backbone: bool = False,
     aspp_channels: int = 256,
+    decoder: bool = False,
 ) -> DeepLabV3:
-    """DeepLabV3: ``B x 3 x H x W -> B x num_classes x H x W`` logits.
+    """DeepLabV3 (or V3+): ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
     Args:
         num_classes: number of classes K (background included).
@@ -144,6 +207,9 @@ def deeplab(
         pretrained_backbone: start from torchvision's ImageNet weights (from the torch cache;
             a clear error when they are absent and cannot be downloaded).
         aspp_channels: width of the ASPP branches and of the head (256 in the paper).
+        decoder: DeepLabV3+: refine the ASPP output with ``layer1``'s stride-4 features
+            (:class:`DeepLabV3PlusHead`). The state dict is then no longer torchvision's
+            ``deeplabv3`` (the head differs; the backbone keys are still torchvision's).
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
@@ -152,9 +218,18 @@ def deeplab(
         raise ValueError(f"aspp_rates must be positive integers, got {aspp_rates!r}")
     if not isinstance(aspp_channels, int) or aspp_channels < 1:
         raise ValueError(f"aspp_channels must be a positive integer, got {aspp_channels!r}")
+    if not isinstance(decoder, bool):
+        raise ValueError(f"decoder must be True or False, got {decoder!r}")
     rates = tuple(r * 16 // output_stride for r in rates)
     return _deeplab(
-        num_classes, backbone, output_stride, rates, aux_loss, pretrained_backbone, aspp_channels
+        num_classes,
+        backbone,
+        output_stride,
+        rates,
+        aux_loss,
+        pretrained_backbone,
+        aspp_channels,
+        decoder,
     )
 
 
@@ -166,11 +241,18 @@ def _deeplab(
     aux_loss=False,
     pretrained_backbone=False,
     channels=256,
+    decoder=False,
 ) -> DeepLabV3:
     c3, c4 = stage_channels(backbone)
+    aux = FCNHead(c3, num_classes) if aux_loss else None
+    if decoder:
+        features = resnet_features(
+            backbone, output_stride, aux_loss, pretrained_backbone, low_level=True
+        )
+        head = DeepLabV3PlusHead(c4 // 8, c4, num_classes, atrous_rates, channels)
+        return DeepLabV3Plus(features, head, aux, num_classes, output_stride, atrous_rates)
     features = resnet_features(backbone, output_stride, aux_loss, pretrained_backbone)
     head = DeepLabHead(c4, num_classes, atrous_rates, channels)
-    aux = FCNHead(c3, num_classes) if aux_loss else None
     return DeepLabV3(features, head, aux, num_classes, output_stride, atrous_rates)
 
 
@@ -187,3 +269,18 @@ def deeplab_resnet50(num_classes: int, **kw) -> DeepLabV3:
 @register("deeplab_resnet101")
 def deeplab_resnet101(num_classes: int, **kw) -> DeepLabV3:
     return deeplab(num_classes, "resnet101", **kw)
+
+
+@register("deeplabv3plus_resnet18")
+def deeplabv3plus_resnet18(num_classes: int, **kw) -> DeepLabV3Plus:
+    return deeplab(num_classes, "resnet18", decoder=True, **kw)
+
+
+@register("deeplabv3plus_resnet50")
+def deeplabv3plus_resnet50(num_classes: int, **kw) -> DeepLabV3Plus:
+    return deeplab(num_classes, "resnet50", decoder=True, **kw)
+
+
+@register("deeplabv3plus_resnet101")
+def deeplabv3plus_resnet101(num_classes: int, **kw) -> DeepLabV3Plus:
+    return deeplab(num_classes, "resnet101", decoder=True, **kw)

@@ -72,12 +72,21 @@ class FCNResNet(ResNetSegmentation):
     """FCN-ResNet; build it with :func:`fcn_resnet`."""
 
 
-def resnet_features(backbone: str, output_stride: int, aux_loss: bool, pretrained_backbone: bool):
-    """``IntermediateLayerGetter`` returning ``layer4`` as ``"out"`` (and ``layer3`` as ``"aux"``)."""
+def resnet_features(
+    backbone: str,
+    output_stride: int,
+    aux_loss: bool,
+    pretrained_backbone: bool,
+    low_level: bool = False,
+):
+    """``IntermediateLayerGetter`` returning ``layer4`` as ``"out"`` (``layer3`` as ``"aux"``
+    with ``aux_loss``, ``layer1`` as ``"low"`` with ``low_level``)."""
     resnet = resnet_backbone(backbone, output_stride, pretrained=pretrained_backbone)
     return_layers = {"layer4": "out"}
     if aux_loss:
         return_layers["layer3"] = "aux"
+    if low_level:
+        return_layers["layer1"] = "low"
     return IntermediateLayerGetter(resnet, return_layers=return_layers)
 
 

@@ -1,0 +1,224 @@
+"""Train fcnlib's ResNet-18 models and popular alternatives from scratch, same loop, same budget.
+
+    python benchmarks/compare.py                        # the built-in scenes, every model found
+    python benchmarks/compare.py --dataset voc --root ~/data --image-size 128 --epochs 30
+    python benchmarks/compare.py --models fcn_resnet18 smp_unet_resnet18 --quick
+
+Every model gets the identical plain PyTorch loop (no fcnlib engine): AdamW, a cosine
+learning rate, cross-entropy with the data set's ignore index, the same batches in the same
+order (one seeded shuffle per epoch), no augmentation beyond the data set's own, and no
+pretrained weights anywhere. Validation mIoU uses ``fcnlib.metrics.ConfusionMatrix`` on the
+full validation split. The alternatives are segmentation_models_pytorch's U-Net, FPN and
+DeepLabV3+ with a ResNet-18 encoder (``pip install segmentation-models-pytorch``; skipped when
+it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNetV3-Large).
+
+The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
+training time, images/s and validation mIoU, mean and spread over ``--seeds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fcnlib import data, metrics, models  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+class _Logits(nn.Module):
+    """Wrap a model whose forward returns ``{"out": logits}`` (torchvision's)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]
+
+
+def _smp(arch: str):
+    def build(num_classes: int) -> nn.Module:
+        import segmentation_models_pytorch as smp
+
+        return getattr(smp, arch)(
+            encoder_name="resnet18", encoder_weights=None, in_channels=3, classes=num_classes
+        )
+
+    return build
+
+
+def _tv(name: str):
+    def build(num_classes: int) -> nn.Module:
+        from torchvision.models import segmentation as tvs
+
+        return _Logits(
+            getattr(tvs, name)(weights=None, weights_backbone=None, num_classes=num_classes)
+        )
+
+    return build
+
+
+def _fcnlib(name: str, **kw):
+    def build(num_classes: int) -> nn.Module:
+        return models.build(name, num_classes, **kw)
+
+    return build
+
+
+# name -> (builder, family); "fcnlib" models are the course's own.
+MODELS = {
+    "fcn_resnet18": (_fcnlib("fcn_resnet18"), "fcnlib"),
+    "deeplab_resnet18": (_fcnlib("deeplab_resnet18"), "fcnlib"),
+    "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
+    "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
+    "smp_unet_resnet18": (_smp("Unet"), "segmentation_models_pytorch"),
+    "smp_fpn_resnet18": (_smp("FPN"), "segmentation_models_pytorch"),
+    "smp_deeplabv3plus_resnet18": (_smp("DeepLabV3Plus"), "segmentation_models_pytorch"),
+    "tv_lraspp_mobilenet_v3_large": (_tv("lraspp_mobilenet_v3_large"), "torchvision"),
+    "tv_deeplabv3_mobilenet_v3_large": (_tv("deeplabv3_mobilenet_v3_large"), "torchvision"),
+}
+
+
+def available(names):
+    """The names whose package imports (segmentation_models_pytorch is optional)."""
+    try:
+        import segmentation_models_pytorch  # noqa: F401
+
+        have_smp = True
+    except ImportError:
+        have_smp = False
+    return [n for n in names if have_smp or MODELS[n][1] != "segmentation_models_pytorch"]
+
+
+def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, args, seed):
+    """The plain loop. Returns (val mIoU, training seconds, images/s, parameters)."""
+    torch.manual_seed(seed)
+    model = build(num_classes).to(args.device)
+    params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
+    total = args.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, total) / total))
+    )
+    g = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(
+        train_set, args.batch_size, shuffle=True, drop_last=True, generator=g
+    )
+    seen, t0 = 0, time.perf_counter()
+    for _ in range(args.epochs):
+        model.train()
+        for x, y in loader:
+            x, y = x.to(args.device), y.to(args.device)
+            loss = F.cross_entropy(model(x), y, ignore_index=ignore_index)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(x)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    cm = metrics.ConfusionMatrix(num_classes, ignore_index)
+    with torch.inference_mode():
+        for x, y in torch.utils.data.DataLoader(val_set, 32):
+            cm.update(model(x.to(args.device)).argmax(1).cpu(), y)
+    return float(cm.compute()["miou"]), seconds, seen / seconds, params
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="shapes", choices=sorted(data.DATASETS))
+    p.add_argument("--root", default=None, help="data root of a real data set")
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--train-size", type=int, default=1000)
+    p.add_argument("--val-size", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--quick", action="store_true", help="tiny run: checks the harness works")
+    p.add_argument("--out", type=Path, default=HERE / "compare.md")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.image_size, args.train_size, args.val_size, args.epochs = 64, 32, 16, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = available(args.models)
+    skipped = sorted(set(args.models) - set(names))
+    train_set, val_set = data.course_datasets(
+        args.dataset, args.image_size, args.train_size, args.val_size, seed=0, root=args.root
+    )
+    info = data.DATASETS[args.dataset]
+    k, ignore = len(info.classes), info.ignore_index
+    results = {}
+    for name in names:
+        runs = [
+            train_and_evaluate(MODELS[name][0], train_set, val_set, k, ignore, args, s)
+            for s in args.seeds
+        ]
+        mious = [r[0] for r in runs]
+        results[name] = {
+            "family": MODELS[name][1],
+            "miou": mious,
+            "miou_mean": statistics.fmean(mious),
+            "seconds": statistics.fmean(r[1] for r in runs),
+            "images_per_s": statistics.fmean(r[2] for r in runs),
+            "params_m": runs[0][3] / 1e6,
+        }
+        r = results[name]
+        print(
+            f"{name:34} mIoU {r['miou_mean']:.3f} {[round(m, 3) for m in mious]} "
+            f"{r['seconds']:6.0f} s  {r['images_per_s']:6.1f} img/s  {r['params_m']:5.1f} M",
+            flush=True,
+        )
+    write_report(args, results, skipped, len(train_set), len(val_set))
+
+
+def write_report(args, results, skipped, n_train, n_val):
+    lines = [
+        "# From scratch, same loop, same budget",
+        "",
+        f"`python benchmarks/compare.py {' '.join(sys.argv[1:])}`".replace("` ", "`").rstrip(),
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"device {args.device}; torch {torch.__version__}. Data: `{args.dataset}`, {n_train} "
+        f"training and {n_val} validation images at {args.image_size} px. Loop: AdamW "
+        f"(lr {args.lr}, weight decay {args.weight_decay}), cosine schedule, batch "
+        f"{args.batch_size}, {args.epochs} epochs, cross-entropy, no pretrained weights; "
+        f"seeds {args.seeds}.",
+        "",
+        "| model | from | parameters (M) | train time (s) | images/s | val mIoU (mean) | per seed |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for name, r in sorted(results.items(), key=lambda kv: -kv[1]["miou_mean"]):
+        lines.append(
+            f"| `{name}` | {r['family']} | {r['params_m']:.1f} | {r['seconds']:.0f} | "
+            f"{r['images_per_s']:.1f} | {r['miou_mean']:.3f} | "
+            f"{', '.join(f'{m:.3f}' for m in r['miou'])} |"
+        )
+    if skipped:
+        lines += ["", f"Skipped (package not installed): {', '.join(skipped)}."]
+    args.out.write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
