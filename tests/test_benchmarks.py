@@ -204,3 +204,39 @@ def test_gpu_script_dry_run(tmp_path):
     assert len(rows) == 8  # 4 precisions x 2 memory formats
     assert all(_number(r[2]) > 0 and _number(r[5]) > 0 for r in rows)
     assert "`engine.fit`" in text and "`inference.predict`" in text
+
+
+def test_keep_from_remeasures_only_the_chosen_sections(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    for out, extra in ((first, []), (second, ["--keep-from", str(first.with_suffix(".json"))])):
+        sections = "defaults" if out is first else "overhead"
+        p = subprocess.run(
+            [sys.executable, str(RUN), "--quick", "--sections", sections, "--out", str(out), *extra],
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr[-2000:]
+    kept = json.loads(second.with_suffix(".json").read_text())
+    assert set(kept["measured"]) == {"defaults", "overhead"}
+    assert kept["defaults"] == json.loads(first.with_suffix(".json").read_text())["defaults"]
+    assert "kept the others from the run before" in second.read_text()
+
+
+def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
+    compare = ROOT / "benchmarks" / "compare.py"
+    out = tmp_path / "compare.md"
+    names = ["fcn_resnet18", "deeplabv3plus_resnet18", "tv_lraspp_mobilenet_v3_large"]
+    p = subprocess.run(
+        [sys.executable, str(compare), "--quick", "--models", *names, "smp_unet_resnet18",
+         "--out", str(out)],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    results = json.loads(out.with_suffix(".json").read_text())
+    smp = importlib.util.find_spec("segmentation_models_pytorch") is not None
+    assert set(results) == set(names) | ({"smp_unet_resnet18"} if smp else set())
+    for r in results.values():
+        assert 0.0 <= r["miou_mean"] <= 1.0 and r["images_per_s"] > 0 and r["params_m"] > 0
+    report = out.read_text()
+    assert all(f"`{n}`" in report for n in names)
+    assert ("Skipped (package not installed): smp_unet_resnet18" in report) != smp
