@@ -43,38 +43,44 @@ class ConfusionMatrix:
                     f"for targets of shape {tuple(target.shape)}"
                 )
             pred = pred.argmax(dim=-3)
-        if pred.shape != target.shape:
-            raise ValueError(
-                f"pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}"
-            )
-        check_masks(target, k, self.ignore_index, "target")
-        pred, target = pred.flatten(), target.flatten()
+        self._check_target(pred, target)
         keep = target != self.ignore_index if self.ignore_index is not None else slice(None)
-        pred, target = pred[keep], target[keep]
-        if pred.numel() and (pred.min() < 0 or pred.max() >= k):
+        kept = pred[keep]
+        if kept.numel() and (kept.min() < 0 or kept.max() >= k):
             raise ValueError(f"pred contains class indices outside [0, {k - 1}]")
-        counts = torch.bincount(target.to(torch.int64) * k + pred.to(torch.int64), minlength=k * k)
-        self.mat += counts.reshape(k, k).to(self.mat.device)
+        self._count(pred, target.to(pred.device))
         return self
 
     @torch.no_grad()
     def add_predictions(self, pred: torch.Tensor, target: torch.Tensor) -> ConfusionMatrix:
-        """Count ``pred`` (class indices from ``argmax``) against ``target``, on their device.
+        """Count ``pred`` (class indices from ``argmax``, so in ``[0, K)``) against ``target``.
 
-        The fast path of :func:`fcnlib.engine.evaluate`: no checks and no host
-        synchronisation, so counting on a GPU does not stall it. The caller guarantees
-        ``pred`` in ``[0, K)`` and ``target`` checked (``check_masks``) and of the same shape.
-        The matrix moves to the device of the tensors; :meth:`compute` reads it back.
+        The fast path of :func:`fcnlib.engine.evaluate`: ``target`` is checked where it is
+        (on the host, as a DataLoader gives it), then moved to ``pred``'s device, where the
+        counting happens with no host synchronisation, so a GPU is not stalled per batch.
+        ``pred`` itself is not checked. :meth:`compute` reads the matrix back.
         """
+        self._check_target(pred, target)
+        self._count(pred, target.to(pred.device, non_blocking=True))
+        return self
+
+    def _check_target(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        if pred.shape != target.shape:
+            raise ValueError(
+                f"pred has shape {tuple(pred.shape)} but target has shape {tuple(target.shape)}"
+            )
+        check_masks(target, self.num_classes, self.ignore_index, "target")
+
+    def _count(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add the pixel counts on ``pred``'s device; ignored pixels go to a dropped bin."""
         k = self.num_classes
         pred, target = pred.flatten().to(torch.int64), target.flatten().to(torch.int64)
         index = target * k + pred
-        if self.ignore_index is not None:  # ignored pixels go to an extra bin, dropped below
+        if self.ignore_index is not None:
             index = torch.where(target == self.ignore_index, k * k, index)
         counts = torch.zeros(k * k + 1, dtype=torch.int64, device=index.device)
         counts.scatter_add_(0, index, torch.ones_like(index))
         self.mat = self.mat.to(index.device) + counts[: k * k].reshape(k, k)
-        return self
 
     def compute(self) -> dict:
         """Metrics from the accumulated matrix.

@@ -175,12 +175,8 @@ class DeepLabV3Plus(DeepLabV3):
     :class:`DeepLabV3PlusHead` whose scores come out at stride 4.
     """
 
-    def _forward(self, x):
-        features = self.backbone(x)
-        out = {"out": self.classifier(features["out"], features["low"])}
-        if self.aux_classifier is not None:
-            out["aux"] = self.aux_classifier(features["aux"])
-        return out
+    def _classify(self, features: dict):
+        return self.classifier(features["out"], features["low"])
 
 
 def deeplab(

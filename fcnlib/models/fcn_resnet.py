@@ -57,9 +57,13 @@ class ResNetSegmentation(SegmentationModel):
         self.aux_classifier = aux_classifier
         self.output_stride = output_stride
 
+    def _classify(self, features: dict):
+        """Class scores from the backbone's features (``classifier`` on ``layer4``)."""
+        return self.classifier(features["out"])
+
     def _forward(self, x):
         features = self.backbone(x)
-        out = {"out": self.classifier(features["out"])}
+        out = {"out": self._classify(features)}
         if self.aux_classifier is not None:
             out["aux"] = self.aux_classifier(features["aux"])
         return out
