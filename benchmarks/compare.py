@@ -84,6 +84,7 @@ MODELS = {
     "deeplab_resnet18": (_fcnlib("deeplab_resnet18"), "fcnlib"),
     "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
     "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
+    "deeplabv3plus_resnet18_full": (_fcnlib("deeplabv3plus_resnet18", separable=False), "fcnlib"),
     "smp_unet_resnet18": (_smp("Unet"), "segmentation_models_pytorch"),
     "smp_fpn_resnet18": (_smp("FPN"), "segmentation_models_pytorch"),
     "smp_deeplabv3plus_resnet18": (_smp("DeepLabV3Plus"), "segmentation_models_pytorch"),

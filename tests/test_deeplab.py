@@ -5,7 +5,7 @@ import torch
 from torchvision.models import segmentation as tvseg
 
 from fcnlib import models
-from fcnlib.models.deeplab import ASPPPooling
+from fcnlib.models.deeplab import ASPPPooling, SeparableConv2d
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "resnet101"])
@@ -206,3 +206,38 @@ def test_v3plus_registry_names_and_bad_decoder():
         assert name in models.available()
     with pytest.raises(ValueError, match="decoder"):
         models.deeplab(3, decoder="yes")
+
+
+def test_separable_conv_equals_the_full_conv_with_the_factored_kernel():
+    torch.manual_seed(0)
+    sep = SeparableConv2d(5, 7, dilation=2)
+    depthwise, pointwise = sep[0].weight, sep[1].weight  # 5x1x3x3, 7x5x1x1
+    assert sep[0].groups == 5
+    full = torch.nn.Conv2d(5, 7, 3, padding=2, dilation=2, bias=False)
+    with torch.no_grad():
+        full.weight.copy_(pointwise * depthwise.transpose(0, 1))  # W[o, i] = P[o, i] * D[i]
+        x = torch.randn(2, 5, 11, 9)
+        torch.testing.assert_close(sep(x), full(x), atol=1e-5, rtol=1e-5)
+    assert sum(p.numel() for p in sep.parameters()) == 9 * 5 + 5 * 7
+
+
+def test_v3plus_head_is_separable_by_default_and_v3_is_not():
+    with torch.device("meta"):
+        plus = models.deeplab(6, decoder=True)
+        plus_full = models.deeplab(6, decoder=True, separable=False)
+        v3 = models.deeplab(6)
+    depthwise = lambda m: [  # noqa: E731
+        c for c in m.classifier.modules() if isinstance(c, torch.nn.Conv2d) and c.groups > 1
+    ]
+    # three ASPP rates and two decoder convolutions
+    assert len(depthwise(plus)) == 5 and not depthwise(plus_full) and not depthwise(v3)
+    count = lambda m: sum(p.numel() for p in m.classifier.parameters())  # noqa: E731
+    assert count(plus) < count(plus_full) / 2
+    # v3 keeps torchvision's head layout (its weights load; see the from_torchvision tests)
+    assert "classifier.1.weight" in v3.state_dict()
+    assert v3.state_dict()["classifier.1.weight"].shape == (256, 256, 3, 3)
+
+
+def test_separable_must_be_a_bool_or_none():
+    with pytest.raises(ValueError, match="separable"):
+        models.deeplab(3, separable="yes")

@@ -209,3 +209,49 @@ def test_failed_download_is_reported_clearly(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="pretrained_backbone=False"):
         models.fcn_resnet(3, "resnet50", pretrained_backbone=True)
     assert not resnet.weights_path("resnet50").exists()
+
+
+def _last_bn_scales(model):
+    """The scale of the last BatchNorm of every residual block (bn2, or bn3 in a Bottleneck)."""
+    blocks = [m for m in model.modules() if hasattr(m, "conv2") and hasattr(m, "bn2")]
+    return [getattr(b, "bn3", b.bn2).weight for b in blocks]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda **kw: models.fcn_resnet(3, "resnet18", **kw),
+        lambda **kw: models.deeplab(3, "resnet18", **kw),
+        lambda **kw: models.deeplab(3, "resnet50", decoder=True, **kw),
+    ],
+)
+def test_zero_init_residual_zeroes_the_last_bn_of_every_residual_block(build):
+    on, off = build(zero_init_residual=True), build(zero_init_residual=False)
+    assert len(_last_bn_scales(on)) >= 8
+    assert all((w == 0).all() for w in _last_bn_scales(on))
+    assert all((w == 1).all() for w in _last_bn_scales(off))
+    # the plain backbone keeps torchvision's default (gradient-based analyses see every path)
+    assert all((w == 1).all() for w in _last_bn_scales(resnet.resnet_backbone("resnet18")))
+
+
+def test_zero_init_residual_defaults_on_for_v3plus_only():
+    zeroed = lambda m: all((w == 0).all() for w in _last_bn_scales(m))  # noqa: E731
+    assert zeroed(models.build("deeplabv3plus_resnet18", 3))
+    assert not zeroed(models.build("deeplab_resnet18", 3))
+    assert not zeroed(models.build("fcn_resnet18", 3))
+
+
+def test_zero_initialised_block_is_the_identity_and_still_learns():
+    torch.manual_seed(0)
+    model = models.deeplab(3, "resnet18", output_stride=8, decoder=True)
+    block = model.backbone.layer1[1]  # no downsample: out = relu(bn2(conv2(...)) + x)
+    x = torch.rand(4, 64, 9, 9)  # non-negative, as after the ReLU that feeds it
+    torch.testing.assert_close(block(x), x)
+    # the residual branch still gets a gradient through the zero scale, so training moves it
+    block(x).pow(2).sum().backward()
+    assert block.bn2.weight.grad.abs().sum() > 0
+
+
+def test_zero_init_residual_must_be_a_bool():
+    with pytest.raises(ValueError, match="zero_init_residual"):
+        resnet.resnet_backbone("resnet18", zero_init_residual="yes")

@@ -82,10 +82,13 @@ def resnet_features(
     aux_loss: bool,
     pretrained_backbone: bool,
     low_level: bool = False,
+    zero_init_residual: bool = False,
 ):
     """``IntermediateLayerGetter`` returning ``layer4`` as ``"out"`` (``layer3`` as ``"aux"``
     with ``aux_loss``, ``layer1`` as ``"low"`` with ``low_level``)."""
-    resnet = resnet_backbone(backbone, output_stride, pretrained=pretrained_backbone)
+    resnet = resnet_backbone(
+        backbone, output_stride, pretrained_backbone, zero_init_residual=zero_init_residual
+    )
     return_layers = {"layer4": "out"}
     if aux_loss:
         return_layers["layer3"] = "aux"
@@ -101,6 +104,7 @@ def fcn_resnet(
     output_stride: int | None = None,
     aux_loss: bool = False,
     pretrained_backbone: bool = False,
+    zero_init_residual: bool = False,
 ) -> FCNResNet:
     """FCN with a ResNet backbone: ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -114,11 +118,21 @@ def fcn_resnet(
             with ``engine.fit(aux_weight=...)``; ``forward(x, return_aux=True)`` returns it).
         pretrained_backbone: start from torchvision's ImageNet weights (from the torch cache;
             a clear error when they are absent and cannot be downloaded).
+        zero_init_residual: from scratch, start every residual block as the identity (its
+            last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
+            Off by default: from scratch on the built-in scenes it lowered FCN-ResNet18's
+            mIoU (``benchmarks/compare.md``).
     """
     if output_stride is None:
         output_stride = 32 if backbone in ("resnet18", "resnet34") else 8
     c3, c4 = stage_channels(backbone)
-    features = resnet_features(backbone, output_stride, aux_loss, pretrained_backbone)
+    features = resnet_features(
+        backbone,
+        output_stride,
+        aux_loss,
+        pretrained_backbone,
+        zero_init_residual=zero_init_residual,
+    )
     aux = FCNHead(c3, num_classes) if aux_loss else None
     return FCNResNet(features, FCNHead(c4, num_classes), aux, num_classes, output_stride)
 

@@ -54,7 +54,10 @@ def stage_channels(backbone: str) -> tuple[int, int]:
 
 
 def resnet_backbone(
-    name: str = "resnet18", output_stride: int = 32, pretrained: bool = False
+    name: str = "resnet18",
+    output_stride: int = 32,
+    pretrained: bool = False,
+    zero_init_residual: bool = False,
 ) -> ResNet:
     """A torchvision ResNet whose features ``layer4`` come out at ``1/output_stride``.
 
@@ -63,6 +66,10 @@ def resnet_backbone(
         output_stride: 32 (the classifier as is), 16 (``layer4`` dilated by 2) or 8
             (``layer3`` dilated by 2 and ``layer4`` by 4).
         pretrained: load torchvision's ImageNet weights (:func:`load_imagenet_weights`).
+        zero_init_residual: start the last BatchNorm of every residual block at a scale of
+            zero (torchvision's option), so that each block begins as the identity and a
+            network trained from scratch starts as a shallow one (Goyal et al., 2017).
+            Pretrained weights replace it.
 
     Returns the full ``ResNet`` (``fc`` included; segmentation models keep the layers up to
     ``layer4`` with ``IntermediateLayerGetter``). The number of parameters does not depend on
@@ -70,12 +77,14 @@ def resnet_backbone(
     """
     _check_choice(name, BACKBONES, "backbone")
     _check_choice(output_stride, _DILATE, "output_stride")
+    if not isinstance(zero_init_residual, bool):
+        raise ValueError(f"zero_init_residual must be True or False, got {zero_init_residual!r}")
     build, _ = BACKBONES[name]
     dilate = _DILATE[output_stride]
     if name in ("resnet18", "resnet34"):  # BasicBlock: torchvision refuses dilation
-        model = dilate_resnet_(build(), dilate)
+        model = dilate_resnet_(build(zero_init_residual=zero_init_residual), dilate)
     else:  # Bottleneck
-        model = build(replace_stride_with_dilation=dilate)
+        model = build(replace_stride_with_dilation=dilate, zero_init_residual=zero_init_residual)
     if pretrained:
         model.load_state_dict(load_imagenet_weights(name))
     return model
