@@ -1,6 +1,6 @@
 """Train fcnlib's ResNet-18 models and popular alternatives from scratch, same loop, same budget.
 
-    python benchmarks/compare.py                        # the built-in scenes, every model found
+    python benchmarks/compare.py                        # the built-in scenes, the default models
     python benchmarks/compare.py --dataset voc --root ~/data --image-size 128 --epochs 30
     python benchmarks/compare.py --models fcn_resnet18 smp_unet_resnet18 --quick
 
@@ -11,6 +11,9 @@ pretrained weights anywhere. Validation mIoU uses ``fcnlib.metrics.ConfusionMatr
 full validation split. The alternatives are segmentation_models_pytorch's U-Net, FPN and
 DeepLabV3+ with a ResNet-18 encoder (``pip install segmentation-models-pytorch``; skipped when
 it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNetV3-Large).
+Variants of fcnlib's models that isolate one design choice run when named in ``--models``:
+``deeplab_resnet18_os8``, ``deeplabv3plus_resnet18_full`` (full 3x3 convolutions instead of
+separable ones) and the ``_zero`` / ``_nozero`` models (``zero_init_residual`` flipped).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
 training time, images/s and validation mIoU, mean and spread over ``--seeds``.
@@ -85,12 +88,31 @@ MODELS = {
     "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
     "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
     "deeplabv3plus_resnet18_full": (_fcnlib("deeplabv3plus_resnet18", separable=False), "fcnlib"),
+    # zero_init_residual against each model's default (on for V3+ only)
+    "deeplabv3plus_resnet18_nozero": (
+        _fcnlib("deeplabv3plus_resnet18", zero_init_residual=False),
+        "fcnlib",
+    ),
+    "deeplab_resnet18_zero": (_fcnlib("deeplab_resnet18", zero_init_residual=True), "fcnlib"),
+    "fcn_resnet18_zero": (_fcnlib("fcn_resnet18", zero_init_residual=True), "fcnlib"),
     "smp_unet_resnet18": (_smp("Unet"), "segmentation_models_pytorch"),
     "smp_fpn_resnet18": (_smp("FPN"), "segmentation_models_pytorch"),
     "smp_deeplabv3plus_resnet18": (_smp("DeepLabV3Plus"), "segmentation_models_pytorch"),
     "tv_lraspp_mobilenet_v3_large": (_tv("lraspp_mobilenet_v3_large"), "torchvision"),
     "tv_deeplabv3_mobilenet_v3_large": (_tv("deeplabv3_mobilenet_v3_large"), "torchvision"),
 }
+
+# the default run: the course's models and the alternatives (the variants above are by name)
+DEFAULT_MODELS = [
+    "fcn_resnet18",
+    "deeplab_resnet18",
+    "deeplabv3plus_resnet18",
+    "smp_unet_resnet18",
+    "smp_fpn_resnet18",
+    "smp_deeplabv3plus_resnet18",
+    "tv_lraspp_mobilenet_v3_large",
+    "tv_deeplabv3_mobilenet_v3_large",
+]
 
 
 def available(names):
@@ -151,7 +173,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=list(MODELS))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--quick", action="store_true", help="tiny run: checks the harness works")

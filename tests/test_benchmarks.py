@@ -240,3 +240,26 @@ def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
     report = out.read_text()
     assert all(f"`{n}`" in report for n in names)
     assert ("Skipped (package not installed): smp_unet_resnet18" in report) != smp
+
+
+def _separable(model):
+    return any(c.groups > 1 for c in model.modules() if isinstance(c, torch.nn.Conv2d))
+
+
+def _zero_init(model):
+    return not torch.count_nonzero(model.backbone.layer1[0].bn2.weight)
+
+
+def test_compare_variants_flip_only_the_choice_they_name():
+    path = ROOT / "benchmarks" / "compare.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_compare", path)
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    assert set(compare.DEFAULT_MODELS) <= set(compare.MODELS)
+    built = {n: build(3) for n, (build, family) in compare.MODELS.items() if family == "fcnlib"}
+    plus = built["deeplabv3plus_resnet18"]
+    full, nozero = built["deeplabv3plus_resnet18_full"], built["deeplabv3plus_resnet18_nozero"]
+    assert _separable(plus) and not _separable(full) and _separable(nozero)
+    assert _zero_init(plus) and _zero_init(full) and not _zero_init(nozero)
+    for name in ("fcn_resnet18", "deeplab_resnet18"):
+        assert not _zero_init(built[name]) and _zero_init(built[f"{name}_zero"])
