@@ -77,7 +77,7 @@ def test_pil_images_are_converted_on_purpose(mode):
     t = image_to_tensor(img)
     assert t.shape == (3, 4, 5) and t.dtype == torch.float32 and 0 <= t.min() and t.max() <= 1
     if mode == "RGB" or mode == "RGBA":
-        assert torch.allclose(t * 255, torch.from_numpy(np.asarray(rgb)).permute(2, 0, 1).float())
+        assert torch.allclose(t * 255, torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float())
     if mode == "L":
         assert torch.equal(t[0], t[1]) and torch.equal(t[1], t[2])
     m = predict(LinearNet(), [img, img])
