@@ -63,6 +63,7 @@ def conv3x3(
 
 
 def conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
+    """``conv`` (``channels`` outputs), BatchNorm, ReLU: the unit every head here is made of."""
     return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU())
 
 
@@ -73,9 +74,7 @@ class ASPPConv(nn.Sequential):
         self, in_channels: int, out_channels: int, dilation: int, separable: bool = False
     ) -> None:
         super().__init__(
-            conv3x3(in_channels, out_channels, dilation, separable),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(),
+            *conv_bn_relu(conv3x3(in_channels, out_channels, dilation, separable), out_channels)
         )
 
 
@@ -113,13 +112,7 @@ class ASPP(nn.Module):
         separable: bool = False,
     ) -> None:
         super().__init__()
-        modules = [
-            nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                nn.BatchNorm2d(out_channels),
-                nn.ReLU(),
-            )
-        ]
+        modules = [conv_bn_relu(nn.Conv2d(in_channels, out_channels, 1, bias=False), out_channels)]
         modules += [ASPPConv(in_channels, out_channels, rate, separable) for rate in atrous_rates]
         modules.append(ASPPPooling(in_channels, out_channels))
         self.convs = nn.ModuleList(modules)
@@ -151,9 +144,7 @@ class DeepLabHead(nn.Sequential):
     ) -> None:
         super().__init__(
             ASPP(in_channels, atrous_rates, channels, separable),
-            conv3x3(channels, channels, 1, separable),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
+            *conv_bn_relu(conv3x3(channels, channels, 1, separable), channels),
             nn.Conv2d(channels, num_classes, 1),
         )
 
@@ -302,17 +293,14 @@ def _deeplab(
 ) -> DeepLabV3:
     c3, c4 = stage_channels(backbone)
     aux = FCNHead(c3, num_classes) if aux_loss else None
-    if decoder:
-        features = resnet_features(
-            backbone, output_stride, aux_loss, pretrained_backbone, True, zero_init_residual
-        )
+    features = resnet_features(
+        backbone, output_stride, aux_loss, pretrained_backbone, decoder, zero_init_residual
+    )
+    if decoder:  # the backbone also returns layer1 ("low") for the decoder
         head = DeepLabV3PlusHead(
             c4 // 8, c4, num_classes, atrous_rates, channels, separable=separable
         )
         return DeepLabV3Plus(features, head, aux, num_classes, output_stride, atrous_rates)
-    features = resnet_features(
-        backbone, output_stride, aux_loss, pretrained_backbone, False, zero_init_residual
-    )
     head = DeepLabHead(c4, num_classes, atrous_rates, channels, separable)
     return DeepLabV3(features, head, aux, num_classes, output_stride, atrous_rates)
 
