@@ -1,8 +1,9 @@
 """Data sets: the built-in :class:`ShapesScenes` and loaders for real data sets.
 
 ``course_datasets(name, image_size, ...)`` is the one call notebooks use, so switching from
-the built-in data to PASCAL VOC changes one name. ``DATASETS[name]`` describes each data set
-(classes, palette, ignore label, how to obtain it, licence).
+the built-in data to PASCAL VOC, CamVid or a folder of your own images and masks changes one
+name. ``DATASETS[name]`` describes each data set (classes, palette, ignore label, how to
+obtain it, licence); a folder data set's classes come with the folder (``dataset.classes``).
 """
 
 from .datasets import (
@@ -10,7 +11,9 @@ from .datasets import (
     DatasetDownloadError,
     DatasetInfo,
     DatasetNotFoundError,
+    FolderDataset,
     SegmentationDataset,
+    SegmentationSubset,
     course_datasets,
     get_dataset,
 )
@@ -25,8 +28,10 @@ __all__ = [
     "DatasetDownloadError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "FolderDataset",
     "Scene",
     "SegmentationDataset",
+    "SegmentationSubset",
     "ShapesScenes",
     "course_datasets",
     "export_voc",
