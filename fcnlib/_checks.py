@@ -7,6 +7,8 @@ deep inside PyTorch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 
@@ -61,3 +63,35 @@ def check_masks(mask, num_classes: int, ignore_index: int | None = 255, name: st
             f"[0, {num_classes - 1}]{extra}"
         )
     return mask
+
+
+def logits_of(output, num_classes: int | None = None) -> torch.Tensor:
+    """The logits ``B x K x H x W`` in a segmentation model's output.
+
+    fcnlib's and segmentation_models_pytorch's models return the tensor itself,
+    torchvision's a dict whose ``"out"`` entry it is. With ``num_classes``, ``K`` must equal
+    it: a model built for another class count is named here, not in the loss.
+    """
+    if isinstance(output, Mapping):
+        if "out" not in output:
+            raise TypeError(
+                f"the model returned a dict with keys {sorted(output)}: expected the logits "
+                "under 'out' (as torchvision's segmentation models return them)"
+            )
+        output = output["out"]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(
+            f"the model returned {type(output).__name__}: expected logits B x K x H x W "
+            "(a tensor, or a dict holding it under 'out')"
+        )
+    if output.dim() != 4:
+        raise ValueError(
+            f"the model returned shape {tuple(output.shape)}: expected logits B x K x H x W"
+        )
+    if num_classes is not None and output.shape[1] != num_classes:
+        raise ValueError(
+            f"the model predicts {output.shape[1]} classes (its logits are "
+            f"{tuple(output.shape)}) but the data has {num_classes} classes; build the model "
+            f"with {num_classes} outputs"
+        )
+    return output

@@ -13,12 +13,13 @@ exactly the weights of an uninterrupted run (on the CPU).
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._checks import logits_of
 from .inference import predict_proba
 from .metrics import ConfusionMatrix
 
@@ -75,6 +77,8 @@ def _rank() -> int:
 
 
 def _num_classes(model: nn.Module) -> int | None:
+    """The class count a model declares (fcnlib's models do); ``None`` for one that does not
+    (torchvision's, segmentation_models_pytorch's, a wrapped one): its logits tell then."""
     return getattr(_unwrap(model), "num_classes", None)
 
 
@@ -82,23 +86,26 @@ def _dataset_of(data) -> Dataset:
     return data.dataset if isinstance(data, DataLoader) else data
 
 
-def _check_data(data, name: str, model: nn.Module) -> None:
+def _check_data(data, name: str, model: nn.Module) -> int | None:
+    """Refuse an empty data set, and a model that declares another class count than the
+    data; returns the data's class count (``None`` when it does not say)."""
     ds = _dataset_of(data)
-    try:
-        n = len(ds)
-    except TypeError:
-        return
-    if n == 0:
-        raise ValueError(f"{name} is empty: it holds no images")
     k_data = getattr(ds, "num_classes", None) or (
         len(ds.classes) if hasattr(ds, "classes") else None
     )
+    try:
+        n = len(ds)
+    except TypeError:
+        return k_data
+    if n == 0:
+        raise ValueError(f"{name} is empty: it holds no images")
     k_model = _num_classes(model)
     if k_data is not None and k_model is not None and k_data != k_model:
         raise ValueError(
             f"the model predicts {k_model} classes but {name} has {k_data} classes; "
             f"build the model with num_classes={k_data}"
         )
+    return k_data
 
 
 def make_loader(
@@ -154,10 +161,15 @@ def build_optimizer(
     head_lr_mult: float = 1.0,
 ) -> torch.optim.Optimizer:
     """Adam or SGD (with momentum) over two parameter groups: backbone at ``lr`` and the rest
-    (the new head) at ``lr * head_lr_mult``. Frozen parameters are left out. The update is
+    (the new head) at ``lr * head_lr_mult``. The backbone is ``model.backbone_parameters()``,
+    else ``model.backbone`` or ``model.encoder``. Frozen parameters are left out. The update is
     torch's fused kernel wherever torch supports it (CUDA; the CPU since torch 2.4)."""
     m = _unwrap(model)
-    backbone = m.backbone_parameters() if hasattr(m, "backbone_parameters") else []
+    if hasattr(m, "backbone_parameters"):
+        backbone = m.backbone_parameters()
+    else:  # torchvision's models call it backbone, segmentation_models_pytorch's encoder
+        part = getattr(m, "backbone", None) or getattr(m, "encoder", None)
+        backbone = list(part.parameters()) if isinstance(part, nn.Module) else []
     ids = {id(p) for p in backbone}
     head = [p for p in m.parameters() if id(p) not in ids]
     groups = [
@@ -213,6 +225,7 @@ def segmentation_loss(
     criterion: nn.Module,
     scales: Sequence[float] = (1.0,),
     aux_weight: float = 0.0,
+    num_classes: int | None = None,
 ) -> torch.Tensor:
     """The training loss for one batch.
 
@@ -220,8 +233,15 @@ def segmentation_loss(
     auxiliary head). With several scales (DeepLab-v2's multi-scale input): the image is
     resized by each factor, every output is upsampled to full size and gets its own loss,
     and a further loss is taken on their element-wise maximum; all are summed.
+
+    ``model`` returns logits ``B x K x H x W`` or a dict holding them under ``"out"`` (and
+    the auxiliary logits under ``"aux"``, as torchvision's models do); ``num_classes``, when
+    given, must equal ``K``.
     """
-    want_aux = aux_weight > 0 and getattr(_unwrap(model), "aux_classifier", None) is not None
+    net = _unwrap(model)
+    want_aux = aux_weight > 0 and getattr(net, "aux_classifier", None) is not None
+    # fcnlib's models return the auxiliary logits on request, torchvision's always
+    ask_aux = want_aux and "return_aux" in inspect.signature(net.forward).parameters
     size = images.shape[-2:]
     outs, loss = [], 0.0
     for s in scales:
@@ -230,13 +250,18 @@ def segmentation_loss(
             if s == 1.0
             else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False)
         )
-        out = model(x, return_aux=True) if want_aux else {"out": model(x)}
-        logits = out["out"]
+        out = model(x, return_aux=True) if ask_aux else model(x)
+        logits = logits_of(out, num_classes)
         if logits.shape[-2:] != size:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         outs.append(logits)
         loss = loss + criterion(logits, targets)
         if want_aux:
+            if not isinstance(out, Mapping) or out.get("aux") is None:
+                raise ValueError(
+                    f"aux_weight={aux_weight} but the model returned no auxiliary logits "
+                    "('aux'); build it with its auxiliary head, or leave aux_weight at 0"
+                )
             aux = out["aux"]
             if aux.shape[-2:] != size:
                 aux = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)
@@ -329,18 +354,22 @@ def evaluate(
     num_workers: int = 0,
     ignore_index: int | None = None,
     progress: bool = False,
+    num_classes: int | None = None,
 ) -> dict:
     """Metrics of ``model`` over the whole data set, from one confusion matrix.
+
+    ``model`` may be any segmentation model: one returning logits ``B x K x H x W`` or a
+    dict holding them under ``"out"`` (torchvision's). The class count is
+    ``num_classes``, else the model's ``num_classes``, else the data set's, else ``K`` of
+    the first batch; logits of another class count are an error.
 
     Returns :meth:`ConfusionMatrix.compute`'s dict. Under ``torchrun`` the matrices of all
     ranks are summed first, so every rank sees the metrics of the whole data set.
     """
     dev = resolve_device(device)
     model.to(dev)
-    k = _num_classes(model)
-    if k is None:
-        raise ValueError("evaluate needs model.num_classes")
-    _check_data(data, "data", model)
+    k_data = _check_data(data, "data", model)
+    k = num_classes or _num_classes(model) or k_data
     ds = _dataset_of(data)
     if ignore_index is None:
         ignore_index = getattr(ds, "ignore_index", 255)
@@ -351,16 +380,23 @@ def evaluate(
             data, min(batch_size, len(data)), False, num_workers=num_workers, device=dev
         )
     )
-    cm = ConfusionMatrix(k, ignore_index)
+    cm = None
     was_training = model.training
     model.eval()
     for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
         images = images.to(dev, non_blocking=True)
         if tuple(scales) == (1.0,) and not flip:
-            pred = model(images).argmax(1)
+            scores = logits_of(model(images), k)
         else:
-            pred = predict_proba(model, images, tuple(scales), flip).argmax(1)
-        cm.add_predictions(pred, targets)  # targets checked on the host; no per-batch sync
+            scores = logits_of(predict_proba(model, images, tuple(scales), flip), k)
+        if cm is None:  # the class count, if nothing else said it, is that of the logits
+            k = scores.shape[1]
+            cm = ConfusionMatrix(k, ignore_index)
+        cm.add_predictions(scores.argmax(1), targets)  # targets checked on the host
+    if cm is None:  # no batch here (an empty share of a torchrun job)
+        if k is None:
+            raise ValueError("evaluate got no images, so the class count is unknown")
+        cm = ConfusionMatrix(k, ignore_index)
     d = torch.distributed
     if d.is_available() and d.is_initialized():
         mat = cm.mat.to(dev)
@@ -389,8 +425,10 @@ def train_one_epoch(
     bar=None,
     max_steps: int | None = None,
     log_every: int = 10,
+    num_classes: int | None = None,
 ) -> tuple[float, int]:
-    """One pass over ``loader``; returns (mean loss, steps taken)."""
+    """One pass over ``loader``; returns (mean loss, steps taken). ``num_classes``: the
+    class count the model's logits must have (checked on every batch)."""
     model.train()
     if freeze_bn:
         set_bn_frozen(model, True)
@@ -407,7 +445,9 @@ def train_one_epoch(
             torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
         )
         with autocast:
-            loss = segmentation_loss(model, images, targets, criterion, scales, aux_weight)
+            loss = segmentation_loss(
+                model, images, targets, criterion, scales, aux_weight, num_classes=num_classes
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -529,9 +569,11 @@ def fit(
             "this model has already been trained by fit(); build a fresh model to start over, "
             "or pass continue_training=True to train it further"
         )
-    _check_data(train_data, "train_data", model)
+    k = _check_data(train_data, "train_data", model) or _num_classes(model)
     if val_data is not None:
-        _check_data(val_data, "val_data", model)
+        k_val = _check_data(val_data, "val_data", model)
+        if k is not None and k_val is not None and k_val != k:
+            raise ValueError(f"train_data has {k} classes but val_data has {k_val}")
     dev = resolve_device(device)
     seed_everything(seed)
     if channels_last == "auto":
@@ -590,10 +632,13 @@ def fit(
                 model, loader, opt, sched, criterion, dev,
                 scales=scales, aux_weight=aux_weight, freeze_bn=freeze_bn, amp_dtype=amp_dtype,
                 scaler=scaler, channels_last=channels_last, epoch=epoch + 1, bar=bar, max_steps=max_steps,
+                num_classes=k,
             )  # fmt: skip
             rec = {"epoch": epoch + 1, "train_loss": loss, "lr": lr_now}
             if val_data is not None:
-                m = evaluate(model, val_data, val_batch_size, dev, num_workers=num_workers)
+                m = evaluate(
+                    model, val_data, val_batch_size, dev, num_workers=num_workers, num_classes=k
+                )
                 rec.update(val_miou=m["miou"], val_pixel_accuracy=m["pixel_accuracy"])
                 bar.set_postfix(loss=f"{loss:.4f}", val_miou=f"{m['miou']:.3f}")
             rec["seconds"] = time.perf_counter() - t0

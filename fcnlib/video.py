@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._checks import logits_of
 from .data.shapes import CLASSES, PALETTE, random_background, random_object, render
 from .engine import resolve_device
 
@@ -321,9 +322,7 @@ def _segment_batches(model, frames, batch_size, device, model_size, preprocess, 
             x = F.interpolate(x, size=model_size, mode="bilinear", align_corners=False)
         if preprocess is not None:
             x = preprocess(x)
-        logits = model(x)
-        if isinstance(logits, dict):  # torchvision's segmentation models
-            logits = logits["out"]
+        logits = logits_of(model(x))
         if logits.dim() != 4 or logits.shape[0] != len(batch):
             raise ValueError(
                 f"the model returned shape {tuple(logits.shape)} for {len(batch)} frames: "

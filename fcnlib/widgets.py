@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._checks import check_images, check_masks
+from ._checks import check_images, check_masks, logits_of
 from .viz import ERROR_COLOUR, IGNORE_COLOUR, colorize
 
 __all__ = [
@@ -470,7 +470,7 @@ def input_gradient(
     x = x.to(_model_device(model)).float().requires_grad_(True)
     try:
         with torch.enable_grad():
-            out = model(x)
+            out = logits_of(model(x))
             k = int(out[0, :, row, col].argmax()) if target_class is None else int(target_class)
             out[0, k, row, col].backward()
     finally:
