@@ -187,7 +187,9 @@ def _listed_pairs(listing: Path, images: dict, masks: dict, mask_dir: Path) -> l
             folder = next(iter(images.values())).parent
             raise ValueError(f"{listing} lists {line!r}, but {folder} holds no image of that name")
         if stem not in masks:
-            raise ValueError(f"{images[stem]} has no mask: {mask_dir} holds no {stem}.png")
+            raise ValueError(
+                f"{images[stem]} has no mask: {mask_dir} holds no {stem}.png ({', '.join(MASK_SUFFIXES)})"
+            )
         pairs.append((images[stem], masks[stem]))
     return pairs
 
