@@ -174,7 +174,7 @@ def test_download_offline_is_a_clear_error(tmp_path, offline, name):
         get_dataset(name, tmp_path, download=True)
 
 
-@pytest.mark.parametrize("name", ["cityscapes", "sunrgbd", "deepscene", "mhp"])
+@pytest.mark.parametrize("name", ["cityscapes", "sunrgbd", "deepscene", "mhp", "camvid"])
 def test_download_of_manual_data_sets_is_refused(tmp_path, offline, name):
     with pytest.raises(DatasetDownloadError, match="cannot be downloaded automatically"):
         get_dataset(name, tmp_path, download=True)
