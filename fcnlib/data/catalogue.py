@@ -1,9 +1,10 @@
 """The catalogue of data sets: class names, palettes, label maps, where to get each one.
 
 ``DATASETS[name]`` is a :class:`DatasetInfo` for every name :func:`fcnlib.data.get_dataset`
-takes. This module holds facts about the data sets only; the loaders that read them are in
-:mod:`fcnlib.data.datasets` and :mod:`fcnlib.data.folder`, the folder layouts in
-``data/README.md``.
+takes. ``DATASETS["folder"]`` describes a layout, not classes (it has none): a folder data
+set's classes and palette come with the folder, as ``dataset.info``. This module holds facts
+about the data sets only; the loaders that read them are in :mod:`fcnlib.data.datasets` and
+:mod:`fcnlib.data.folder`, the folder layouts in ``data/README.md``.
 """
 
 from __future__ import annotations
