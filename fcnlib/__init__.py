@@ -20,6 +20,7 @@ _SUBMODULES = (
     "inference",
     "metrics",
     "models",
+    "summary",
     "transforms",
     "video",
     "viz",

@@ -59,15 +59,33 @@ def test_colour_does_not_tell_the_class():
 
 
 def test_sizes_span_small_to_large_and_thin_bars_exist():
-    ds = ShapesScenes("train", size=200, image_size=96)
-    sizes, bar_widths = [], []
-    for i in range(200):
-        for o in ds.scene(i).objects:
-            sizes.append(o.size)
+    """Objects from about 15 px across to most of the image; bars thin but long."""
+    ds = ShapesScenes("train", size=300, image_size=64)
+    diameters, bar_widths, bar_lengths = [], [], []
+    for i in range(300):
+        s = ds.scene(i)
+        for o in s.objects:
+            diameters.append(2 * np.sqrt(o.rasterize(64, 64).sum() / np.pi))
             if o.name == "bar":
                 bar_widths.append(o.width)
-    assert min(sizes) < 8 and max(sizes) > 40  # a few px to most of the image
-    assert bar_widths and max(bar_widths) <= 3.5
+                bar_lengths.append(2 * o.size)
+    assert min(diameters) < 18 and max(diameters) > 40
+    assert min(diameters) >= 9  # nothing too small to recognise
+    assert bar_widths and 4 <= min(bar_widths) and max(bar_widths) <= 6
+    assert min(bar_lengths) >= 0.4 * 64
+
+
+def test_objects_contrast_with_the_background_and_classes_cover_similar_areas():
+    ds = ShapesScenes("val", size=300, image_size=64)
+    area = np.zeros(len(CLASSES))
+    for i in range(300):
+        s = ds.scene(i)
+        for o in s.objects:
+            under = s.background[min(int(o.cy), 63), min(int(o.cx), 63)]
+            assert np.linalg.norm(o.colour - under) >= 0.3 - 1e-6
+        area += np.bincount(s.mask.ravel(), minlength=len(CLASSES))
+    shapes_only = area[1:5]  # bars are thin by design
+    assert shapes_only.max() / shapes_only.min() < 1.6, area
 
 
 def test_every_class_occurs_and_objects_occlude():

@@ -1,17 +1,20 @@
 """``ShapesScenes``: a synthetic segmentation data set, generated on the fly.
 
 Every scene is drawn from ``(seed, split, index)``, so nothing is downloaded and every run
-is reproducible. It is built so that each architectural idea of the course makes a
-measurable difference:
+is reproducible. It is built so that each architectural idea of the course makes a large,
+measurable difference, and so that nothing in it is hard without teaching something:
 
-* the **class is the shape** (circle, square, triangle, star, bar); every object's colours
-  and texture are drawn from one distribution shared by all classes, so a pixel cannot be
-  classified from its own colour;
-* objects range from a few pixels to most of the image: the interior of a large object is
-  far from any edge, so a small receptive field cannot see what it belongs to;
-* bars are thin and stars have detailed outlines, so coarse upsampling visibly loses them;
-* backgrounds are textured and cluttered with soft blobs and stripes, objects occlude each
-  other, and every pixel gets sensor noise;
+* the **class is the shape** (circle, square, triangle, star, bar); objects and background
+  draw their colours from one distribution shared by all classes, so a pixel cannot be
+  classified from its own colour. The one rule, the same for every class, is that an object
+  contrasts with the background under it;
+* objects range from about 15 px across (at 64 px) to most of the image, with sizes drawn as
+  the radius of a disc of equal area, so every class covers about as many pixels; the
+  interior of a large object is far from any edge, so a small receptive field cannot see
+  what it belongs to;
+* bars are thin and stars have spiky outlines, so coarse upsampling visibly loses them;
+* one or two objects per scene (they may occlude each other), on a smoothly shaded,
+  sometimes faintly striped background, with mild sensor noise; no unlabelled look-alikes;
 * optionally, a VOC-style ignore band (label 255) around object outlines.
 
 Items are ``(image, mask)``: ``image`` a float tensor ``3 x H x W`` in ``[0, 1]``, ``mask`` a
@@ -79,25 +82,50 @@ def _smooth_field(rng, h, w, cells, channels):
 
 
 def random_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A textured, cluttered background ``h x w x 3`` float32 in [0, 1] (label 0 everywhere)."""
+    """A textured background ``h x w x 3`` float32 in [0, 1] (label 0 everywhere).
+
+    A smooth blend of two colours from :func:`random_colour`, and in half the scenes faint
+    stripes. Nothing on it looks like an object: every hard-edged shape in a scene is labelled.
+    """
     c1, c2 = random_colour(rng), random_colour(rng)
     t = _smooth_field(rng, h, w, int(rng.integers(2, 5)), 1)
     img = c1 * (1 - t) + c2 * t
-    yy, xx = _grid(h, w)
-    scale = max(h, w) / 96.0
-    # faint stripes
     if rng.random() < 0.5:
+        yy, xx = _grid(h, w)
         theta = rng.uniform(0, math.pi)
-        period = rng.uniform(6, 16) * scale
+        period = rng.uniform(6, 16) * max(h, w) / 96.0
         stripes = np.sin((xx * math.cos(theta) + yy * math.sin(theta)) * 2 * math.pi / period)
-        img = img + 0.06 * stripes[..., None]
-    # soft clutter blobs (soft edges, so they are not confused with hard-edged objects)
-    for _ in range(int(rng.integers(2, 7))):
-        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
-        sigma = rng.uniform(2, 10) * scale
-        g = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
-        img = img * (1 - 0.7 * g[..., None]) + 0.7 * g[..., None] * random_colour(rng)
+        img = img + 0.04 * stripes[..., None]
     return img.astype(np.float32)
+
+
+def contrasting_colour(
+    rng: np.random.Generator, against: np.ndarray, min_distance: float = 0.3, tries: int = 50
+) -> np.ndarray:
+    """A colour from :func:`random_colour` at least ``min_distance`` (RGB, Euclidean) from
+    ``against``, so an object stands out from what lies under it.
+
+    The rule is the same for every class, so colour still says nothing about the class. After
+    ``tries`` draws without success, the most distinct colour drawn is returned.
+    """
+    best, best_distance = None, -1.0
+    for _ in range(tries):
+        c = random_colour(rng)
+        distance = float(np.linalg.norm(c - against))
+        if distance >= min_distance:
+            return c
+        if distance > best_distance:
+            best, best_distance = c, distance
+    return best  # the most distinct of the colours drawn
+
+
+# circumradius of a shape whose area is that of the unit disc (stars: 5 points, inner 0.46)
+AREA_TO_CIRCUMRADIUS = {
+    "circle": 1.0,
+    "square": math.sqrt(math.pi / 2),
+    "triangle": math.sqrt(math.pi / (3 * math.sqrt(3) / 4)),
+    "star": math.sqrt(math.pi / (5 * 0.46 * math.sin(math.pi / 5))),
+}
 
 
 @dataclass
@@ -186,32 +214,51 @@ def random_object(
     h: int,
     w: int,
     label: int | None = None,
-    min_size: float = 0.05,
-    max_size: float = 0.5,
+    min_size: float = 0.14,
+    max_size: float = 0.35,
+    background: np.ndarray | None = None,
 ) -> ShapeObject:
-    """A random object; ``size`` is log-uniform in ``[min_size, max_size] * min(h, w)``."""
+    """A random object; its size is log-uniform in ``[min_size, max_size] * min(h, w)``.
+
+    ``size`` is the radius of a disc with the object's area (at least 5 px at 64 px, scaled
+    with the image), turned into the shape's circumradius (at most 45% of the shorter side).
+    Bars are 4 to 6 px wide (at 64 px) and 40% to 80% of the shorter side long. With
+    ``background`` (``h x w x 3``), both colours of the object contrast with the background
+    under its centre.
+    """
     if label is None:
         label = int(rng.integers(1, len(CLASSES)))
+    name = CLASSES[label]
     side = min(h, w)
-    size = float(np.exp(rng.uniform(math.log(min_size * side), math.log(max_size * side))))
-    size = max(size, 3.0)
-    scale = side / 96.0
+    scale = side / 64.0
+    # ``size`` is drawn as the radius of a disc of the object's area, then turned into the
+    # shape's circumradius, so that every class covers about as many pixels at a given size
+    radius = float(np.exp(rng.uniform(math.log(min_size * side), math.log(max_size * side))))
+    radius = max(radius, 5.0 * scale)
+    cy = float(rng.uniform(0.15 * h, 0.85 * h))
+    cx = float(rng.uniform(0.15 * w, 0.85 * w))
+    if background is None:
+        colour, colour2 = random_colour(rng), random_colour(rng)
+    else:
+        under = background[min(int(cy), h - 1), min(int(cx), w - 1)]
+        colour = contrasting_colour(rng, under)
+        colour2 = contrasting_colour(rng, under)
     obj = ShapeObject(
         label=label,
-        cy=float(rng.uniform(0.1 * h, 0.9 * h)),
-        cx=float(rng.uniform(0.1 * w, 0.9 * w)),
-        size=size,
+        cy=cy,
+        cx=cx,
+        size=min(radius * AREA_TO_CIRCUMRADIUS.get(name, 1.0), 0.45 * side),
         angle=float(rng.uniform(0, 2 * math.pi)),
-        colour=random_colour(rng),
-        colour2=random_colour(rng),
-        texture=str(rng.choice(["solid", "solid", "stripes", "checker", "gradient"])),
-        texture_period=float(rng.uniform(2.5, 6.0) * scale),
-        points=int(rng.integers(5, 8)),
-        inner=float(rng.uniform(0.38, 0.5)),
-        width=float(rng.uniform(1.6, 3.2) * scale),
+        colour=colour,
+        colour2=colour2,
+        texture="gradient" if rng.random() < 0.25 else "solid",
+        texture_period=float(rng.uniform(3.0, 6.0) * scale),
+        points=int(rng.integers(5, 7)),
+        inner=float(rng.uniform(0.42, 0.5)),
+        width=float(rng.uniform(4.0, 6.0) * scale),
     )
-    if CLASSES[label] == "bar":
-        obj.size = max(obj.size, 0.15 * side)  # a bar is thin but never tiny
+    if name == "bar":  # ``size`` is the half-length: thin, and at least 40% of the side long
+        obj.size = float(rng.uniform(0.2, 0.4) * side)
     return obj
 
 
@@ -219,7 +266,7 @@ def render(
     background: np.ndarray,
     objects: list[ShapeObject],
     rng: np.random.Generator | None = None,
-    noise: float = 0.03,
+    noise: float = 0.02,
     ignore_boundary: int = 0,
 ):
     """Paint ``objects`` (in order, later ones on top) over ``background``.
@@ -287,7 +334,8 @@ class ShapesScenes(Dataset):
         seed: base seed; the scene ``index`` of a split is the same on every machine and run.
         transforms: optional joint transform ``t(image, mask) -> (image, mask)``.
         max_objects: each scene holds 1..``max_objects`` objects.
-        object_size: ``(min, max)`` circumradius as a fraction of the shorter side.
+        object_size: ``(min, max)`` size (radius of the disc of equal area) as a fraction of
+            the shorter side.
         noise: standard deviation of the per-pixel Gaussian noise.
         ignore_boundary: width in px of a 255 band around outlines (0: none).
         cache: keep every generated scene in memory (about ``H * W * 20`` bytes each), so
@@ -308,9 +356,9 @@ class ShapesScenes(Dataset):
         image_size: int | tuple[int, int] = 96,
         seed: int = 0,
         transforms=None,
-        max_objects: int = 4,
-        object_size: tuple[float, float] = (0.05, 0.5),
-        noise: float = 0.03,
+        max_objects: int = 2,
+        object_size: tuple[float, float] = (0.14, 0.35),
+        noise: float = 0.02,
         ignore_boundary: int = 0,
         cache: bool = False,
     ):
@@ -352,7 +400,10 @@ class ShapesScenes(Dataset):
         h, w = self.image_size
         background = random_background(rng, h, w)
         n = int(rng.integers(1, self.max_objects + 1))
-        objects = [random_object(rng, h, w, None, *self.object_size) for _ in range(n)]
+        objects = [
+            random_object(rng, h, w, None, *self.object_size, background=background)
+            for _ in range(n)
+        ]
         objects.sort(key=lambda o: -o.size)  # mostly large behind small; occlusion still happens
         img, mask, inst = render(background, objects, rng, self.noise, self.ignore_boundary)
         return Scene(img, mask, inst, objects, background)
