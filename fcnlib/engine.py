@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -31,6 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._checks import unwrap_parallel as _unwrap
+from ._files import AtomicPath
 from .inference import predict_proba
 from .metrics import ConfusionMatrix
 
@@ -61,12 +62,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return (
-        model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-    )
 
 
 def _rank() -> int:
@@ -674,15 +669,8 @@ def save_checkpoint(
         },
         **extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with AtomicPath(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

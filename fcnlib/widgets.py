@@ -15,6 +15,10 @@ Nothing needs a browser: a test sets ``explorer.image_slider.value = 3`` and rea
   (gridding), and the ASPP branches together.
 * :class:`PredictionExplorer` -- a model's prediction with multi-scale and flip test-time
   augmentation chosen by checkboxes.
+
+What they compute lives elsewhere: per-image scores in :mod:`fcnlib.metrics`
+(``image_metrics``), input gradients and dilated footprints in :mod:`fcnlib.analysis`
+(``input_gradient``, ``dilated_footprint``); those names are importable from here too.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ import io
 import time
 from collections.abc import Mapping, Sequence
 
+import cv2
 import ipywidgets as widgets
 import numpy as np
 import torch
 from PIL import Image
 
-from ._checks import check_images, check_masks
-from .viz import ERROR_COLOUR, IGNORE_COLOUR, colorize
+from ._checks import IGNORE_COLOUR, IGNORE_INDEX, check_images, check_masks
+from ._checks import as_cpu_tensor as _as_tensor
+from .analysis import dilated_footprint, input_gradient
+from .metrics import image_metrics
+from .viz import ERROR_COLOUR, colorize
 
 __all__ = [
     "MaskExplorer",
@@ -57,7 +65,8 @@ def to_png(rgb: np.ndarray, zoom: int = 1) -> bytes:
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+    """Float in [0, 1] -> uint8, C-contiguous (OpenCV draws into it in place)."""
+    return np.ascontiguousarray((np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 def _blend(image: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -71,20 +80,6 @@ def _colormap(values: np.ndarray, name: str = "viridis") -> np.ndarray:
     from matplotlib import colormaps
 
     return colormaps[name](np.clip(values, 0, 1))[..., :3].astype(np.float32)
-
-
-def _as_tensor(x, name: str) -> torch.Tensor:
-    if isinstance(x, (list, tuple)):
-        if not x:
-            raise ValueError(f"{name} is empty")
-        x = torch.stack([torch.as_tensor(v) for v in x])
-    elif isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a tensor, an array or a list of them, got {type(x).__name__}"
-        )
-    return x.detach().cpu()
 
 
 def _check_unit_range(images: torch.Tensor, name: str) -> None:
@@ -149,33 +144,6 @@ def _swatch(rgb) -> str:
     )
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def image_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index=255):
-    """Pixel accuracy and per-class IoU of one image (``H x W`` label maps).
-
-    Returns ``{"pixel_accuracy": float, "iou": {class: float}}`` with an IoU for every class
-    that occurs in the target or the prediction (ignored pixels excluded).
-    """
-    valid = (
-        target != ignore_index
-        if ignore_index is not None
-        else torch.ones_like(target, dtype=torch.bool)
-    )
-    p, t = pred[valid], target[valid]
-    acc = float((p == t).float().mean()) if t.numel() else float("nan")
-    iou = {}
-    for c in range(num_classes):
-        inter = int(((p == c) & (t == c)).sum())
-        union = int(((p == c) | (t == c)).sum())
-        if union:
-            iou[c] = inter / union
-    return {"pixel_accuracy": acc, "iou": iou}
-
-
 class _Explorer(widgets.VBox):
     """Common parts: a picture redrawn from :meth:`_draw`, and the last frame kept for tests."""
 
@@ -238,7 +206,7 @@ class MaskExplorer(_Explorer):
         classes: Sequence[str] | None = None,
         palette=None,
         probabilities=None,
-        ignore_index: int | None = 255,
+        ignore_index: int | None = IGNORE_INDEX,
         zoom: int = 3,
     ):
         super().__init__(zoom)
@@ -452,69 +420,20 @@ class MaskExplorer(_Explorer):
 
 
 # ----------------------------------------------------------------------------- receptive fields
-def input_gradient(
-    model: torch.nn.Module, image: torch.Tensor, row: int, col: int, target_class=None
-):
-    """The effective receptive field of output pixel ``(row, col)``.
-
-    ``image`` is ``3 x H x W``. Returns ``|d score / d input|`` summed over the colour
-    channels, ``H x W`` float (NumPy), where ``score`` is the logit of ``target_class``
-    (default: the predicted class) at ``(row, col)``. The model runs in eval mode.
-    """
-    x = check_images(_as_tensor(image, "image")[None], "image", channels=None)
-    h, w = x.shape[-2:]
-    if not (0 <= row < h and 0 <= col < w):
-        raise ValueError(f"pixel (row={row}, col={col}) is outside the {h} x {w} image")
-    was_training = model.training
-    model.eval()
-    x = x.to(_model_device(model)).float().requires_grad_(True)
-    try:
-        with torch.enable_grad():
-            out = model(x)
-            k = int(out[0, :, row, col].argmax()) if target_class is None else int(target_class)
-            out[0, k, row, col].backward()
-    finally:
-        model.train(was_training)
-    return x.grad[0].abs().sum(0).cpu().numpy()
-
-
 def _theoretical_rf(model) -> tuple[int | None, str]:
-    """``(size in px, note)`` from :func:`fcnlib.analysis.receptive_field`, or ``(None, why)``."""
-    try:
-        from . import analysis
+    """``(size in px, note)`` from :func:`fcnlib.analysis.receptive_field`, or ``(None, why)``
+    for a model with a layer it has no rule for."""
+    from . import analysis
 
-        rf = analysis.receptive_field(model)
-    except Exception as e:  # analysis may not know this model, or not exist yet
-        return None, f"theoretical receptive field not available ({type(e).__name__}: {e})"
-    size = rf
-    for key in ("size", "rf", "receptive_field"):
-        if isinstance(rf, Mapping) and key in rf:
-            size = rf[key]
-            break
-        if hasattr(rf, key):
-            size = getattr(rf, key)
-            break
-    if isinstance(size, (tuple, list)):
-        size = max(size)
     try:
-        return int(size), "theoretical receptive field from analysis.receptive_field"
-    except (TypeError, ValueError):
-        return None, f"theoretical receptive field not understood: {rf!r}"
+        return analysis.receptive_field(model).size, "theoretical receptive field from analysis"
+    except Exception as e:  # e.g. a non-square layer, an nn.Upsample without scale_factor
+        return None, f"theoretical receptive field not available ({type(e).__name__}: {e})"
 
 
 def _draw_box(frame: np.ndarray, top: int, left: int, bottom: int, right: int, colour) -> None:
-    """Outline the inclusive box, clipped to the frame, in place."""
-    h, w = frame.shape[:2]
-    t, b = max(top, 0), min(bottom, h - 1)
-    l, r = max(left, 0), min(right, w - 1)
-    if top >= 0:
-        frame[t, l : r + 1] = colour
-    if bottom < h:
-        frame[b, l : r + 1] = colour
-    if left >= 0:
-        frame[t : b + 1, l] = colour
-    if right < w:
-        frame[t : b + 1, r] = colour
+    """Outline the inclusive box (may reach outside the frame) in place, 1 px wide."""
+    cv2.rectangle(frame, (left, top), (right, bottom), tuple(int(c) for c in colour), 1)
 
 
 class ReceptiveFieldExplorer(_Explorer):
@@ -626,33 +545,6 @@ class ReceptiveFieldExplorer(_Explorer):
 
 
 # ----------------------------------------------------------------------------- dilation
-def dilated_footprint(rate: int, layers: int = 1, size: int | None = None) -> np.ndarray:
-    """How many paths lead from each input position to one output pixel through ``layers``
-    stacked 3x3 convolutions of dilation ``rate``: ``size x size`` int array, centred.
-
-    Positions with 0 are never read (the "holes" of gridding when ``rate > 1`` and layers
-    share the rate). ``size`` defaults to the receptive field ``2 * rate * layers + 1``.
-    """
-    if not isinstance(rate, int) or rate < 1:
-        raise ValueError(f"rate must be a positive integer, got {rate!r}")
-    if not isinstance(layers, int) or layers < 1:
-        raise ValueError(f"layers must be a positive integer, got {layers!r}")
-    radius = rate * layers
-    size = 2 * radius + 1 if size is None else size
-    if size < 2 * radius + 1:
-        raise ValueError(f"size={size} is smaller than the receptive field {2 * radius + 1}")
-    c = size // 2
-    counts = np.zeros((size, size), np.int64)
-    counts[c, c] = 1
-    for _ in range(layers):
-        nxt = np.zeros_like(counts)
-        for dy in (-rate, 0, rate):
-            for dx in (-rate, 0, rate):
-                nxt += np.roll(np.roll(counts, dy, 0), dx, 1)
-        counts = nxt
-    return counts
-
-
 ASPP_COLOURS = {1: (40, 40, 40), 6: (230, 25, 75), 12: (60, 180, 75), 18: (0, 130, 200)}
 
 
@@ -763,7 +655,7 @@ class PredictionExplorer(_Explorer):
         palette=None,
         targets=None,
         scale_options: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5),
-        ignore_index: int | None = 255,
+        ignore_index: int | None = IGNORE_INDEX,
         zoom: int = 2,
     ):
         super().__init__(zoom)

@@ -2,9 +2,11 @@
 
 ``course_datasets(name, image_size, ...)`` is the one call notebooks use, so switching from
 the built-in data to PASCAL VOC changes one name. ``DATASETS[name]`` describes each data set
-(classes, palette, ignore label, how to obtain it, licence).
+(classes, palette, ignore label, how to obtain it, licence). :mod:`fcnlib.data.clip` makes
+video of the built-in shapes (:func:`make_clip`) and training scenes for one fixed camera.
 """
 
+from .clip import CameraScenes, Clip, make_clip
 from .datasets import (
     DATASETS,
     DatasetDownloadError,
@@ -19,6 +21,8 @@ from .voc import export_voc
 
 __all__ = [
     "CLASSES",
+    "CameraScenes",
+    "Clip",
     "DATASETS",
     "IGNORE_INDEX",
     "PALETTE",
@@ -31,4 +35,5 @@ __all__ = [
     "course_datasets",
     "export_voc",
     "get_dataset",
+    "make_clip",
 ]
