@@ -15,13 +15,19 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "analysis",
+    "capture",
+    "checkpoints",
     "data",
     "engine",
+    "history",
     "inference",
+    "mask_cleanup",
     "metrics",
     "models",
+    "optim",
     "transforms",
     "video",
+    "video_io",
     "viz",
     "widgets",
 )
