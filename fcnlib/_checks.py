@@ -12,12 +12,13 @@ The image conversions live here too, one per target layout:
 * :func:`as_cpu_tensor`: a tensor, an array or a list of them -> one CPU tensor.
 
 So do the ignore label (:data:`IGNORE_INDEX`, 255 as in PASCAL VOC) and the colour it is
-drawn in (:data:`IGNORE_COLOUR`), and :func:`model_device`.
+drawn in (:data:`IGNORE_COLOUR`), :func:`model_device`, and :func:`logits_of`, the one place
+that unwraps a model's output (a tensor, or torchvision's ``{"out": ...}`` dict).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -121,6 +122,38 @@ def model_device(model: nn.Module) -> torch.device:
     """Where the model's parameters are (the CPU for a model without parameters)."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def logits_of(output, num_classes: int | None = None) -> torch.Tensor:
+    """The logits ``B x K x H x W`` in a segmentation model's output.
+
+    fcnlib's and segmentation_models_pytorch's models return the tensor itself,
+    torchvision's a dict whose ``"out"`` entry it is. With ``num_classes``, ``K`` must equal
+    it: a model built for another class count is named here, not in the loss.
+    """
+    if isinstance(output, Mapping):
+        if "out" not in output:
+            raise TypeError(
+                f"the model returned a dict with keys {sorted(output)}: expected the logits "
+                "under 'out' (as torchvision's segmentation models return them)"
+            )
+        output = output["out"]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(
+            f"the model returned {type(output).__name__}: expected logits B x K x H x W "
+            "(a tensor, or a dict holding it under 'out')"
+        )
+    if output.dim() != 4:
+        raise ValueError(
+            f"the model returned shape {tuple(output.shape)}: expected logits B x K x H x W"
+        )
+    if num_classes is not None and output.shape[1] != num_classes:
+        raise ValueError(
+            f"the model predicts {output.shape[1]} classes (its logits are "
+            f"{tuple(output.shape)}) but the data has {num_classes} classes; build the model "
+            f"with {num_classes} outputs"
+        )
+    return output
 
 
 # ----------------------------------------------------------------------------- images

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_cpu_tensor, check_images, model_device
+from ._checks import as_cpu_tensor, check_images, logits_of, model_device
 from .metrics import distance_to_boundary, object_scores
 
 __all__ = [
@@ -233,9 +233,7 @@ def _input_gradients(model: nn.Module, images: torch.Tensor, row: int, col: int,
     model.eval()
     try:
         with torch.enable_grad():
-            out = model(x)
-            if isinstance(out, dict):
-                out = out["out"]
+            out = logits_of(model(x))
             if out.shape[-2:] != (h, w):
                 raise ValueError(
                     f"the model's output is {tuple(out.shape)}: expected H x W = {h} x {w}"

@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ._checks import logits_of
 from ._checks import unwrap_parallel as _unwrap
 from .checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -81,6 +82,8 @@ def _rank() -> int:
 
 
 def _num_classes(model: nn.Module) -> int | None:
+    """The class count a model declares (fcnlib's models do); ``None`` for one that does not
+    (torchvision's, segmentation_models_pytorch's, a wrapped one): its logits tell then."""
     return getattr(_unwrap(model), "num_classes", None)
 
 
@@ -88,23 +91,26 @@ def _dataset_of(data) -> Dataset:
     return data.dataset if isinstance(data, DataLoader) else data
 
 
-def _check_data(data, name: str, model: nn.Module) -> None:
+def _check_data(data, name: str, model: nn.Module) -> int | None:
+    """Refuse an empty data set, and a model that declares another class count than the
+    data; returns the data's class count (``None`` when it does not say)."""
     ds = _dataset_of(data)
-    try:
-        n = len(ds)
-    except TypeError:
-        return
-    if n == 0:
-        raise ValueError(f"{name} is empty: it holds no images")
     k_data = getattr(ds, "num_classes", None) or (
         len(ds.classes) if hasattr(ds, "classes") else None
     )
+    try:
+        n = len(ds)
+    except TypeError:
+        return k_data
+    if n == 0:
+        raise ValueError(f"{name} is empty: it holds no images")
     k_model = _num_classes(model)
     if k_data is not None and k_model is not None and k_data != k_model:
         raise ValueError(
             f"the model predicts {k_model} classes but {name} has {k_data} classes; "
             f"build the model with num_classes={k_data}"
         )
+    return k_data
 
 
 def make_loader(
@@ -162,18 +168,22 @@ def evaluate(
     num_workers: int = 0,
     ignore_index: int | None = None,
     progress: bool = False,
+    num_classes: int | None = None,
 ) -> dict:
     """Metrics of ``model`` over the whole data set, from one confusion matrix.
+
+    ``model`` may be any segmentation model: one returning logits ``B x K x H x W`` or a
+    dict holding them under ``"out"`` (torchvision's). The class count is
+    ``num_classes``, else the model's ``num_classes``, else the data set's, else ``K`` of
+    the first batch; logits of another class count are an error.
 
     Returns :meth:`ConfusionMatrix.compute`'s dict. Under ``torchrun`` the matrices of all
     ranks are summed first, so every rank sees the metrics of the whole data set.
     """
     dev = resolve_device(device)
     model.to(dev)
-    k = _num_classes(model)
-    if k is None:
-        raise ValueError("evaluate needs model.num_classes")
-    _check_data(data, "data", model)
+    k_data = _check_data(data, "data", model)
+    k = num_classes or _num_classes(model) or k_data
     ds = _dataset_of(data)
     if ignore_index is None:
         ignore_index = getattr(ds, "ignore_index", 255)
@@ -184,16 +194,23 @@ def evaluate(
             data, min(batch_size, len(data)), False, num_workers=num_workers, device=dev
         )
     )
-    cm = ConfusionMatrix(k, ignore_index)
+    cm = None
     was_training = model.training
     model.eval()
     for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
         images = images.to(dev, non_blocking=True)
         if tuple(scales) == (1.0,) and not flip:
-            pred = model(images).argmax(1)
+            scores = logits_of(model(images), k)
         else:
-            pred = predict_proba(model, images, tuple(scales), flip).argmax(1)
-        cm.add_predictions(pred, targets)  # targets checked on the host; no per-batch sync
+            scores = logits_of(predict_proba(model, images, tuple(scales), flip), k)
+        if cm is None:  # the class count, if nothing else said it, is that of the logits
+            k = scores.shape[1]
+            cm = ConfusionMatrix(k, ignore_index)
+        cm.add_predictions(scores.argmax(1), targets)  # targets checked on the host
+    if cm is None:  # no batch here (an empty share of a torchrun job)
+        if k is None:
+            raise ValueError("evaluate got no images, so the class count is unknown")
+        cm = ConfusionMatrix(k, ignore_index)
     d = torch.distributed
     if d.is_available() and d.is_initialized():
         mat = cm.mat.to(dev)
@@ -222,8 +239,10 @@ def train_one_epoch(
     bar=None,
     max_steps: int | None = None,
     log_every: int = 10,
+    num_classes: int | None = None,
 ) -> tuple[float, int]:
-    """One pass over ``loader``; returns (mean loss, steps taken)."""
+    """One pass over ``loader``; returns (mean loss, steps taken). ``num_classes``: the
+    class count the model's logits must have (checked on every batch)."""
     model.train()
     if freeze_bn:
         set_bn_frozen(model, True)
@@ -240,7 +259,9 @@ def train_one_epoch(
             torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
         )
         with autocast:
-            loss = segmentation_loss(model, images, targets, criterion, scales, aux_weight)
+            loss = segmentation_loss(
+                model, images, targets, criterion, scales, aux_weight, num_classes=num_classes
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -362,9 +383,11 @@ def fit(
             "this model has already been trained by fit(); build a fresh model to start over, "
             "or pass continue_training=True to train it further"
         )
-    _check_data(train_data, "train_data", model)
+    k = _check_data(train_data, "train_data", model) or _num_classes(model)
     if val_data is not None:
-        _check_data(val_data, "val_data", model)
+        k_val = _check_data(val_data, "val_data", model)
+        if k is not None and k_val is not None and k_val != k:
+            raise ValueError(f"train_data has {k} classes but val_data has {k_val}")
     dev = resolve_device(device)
     seed_everything(seed)
     if channels_last == "auto":
@@ -423,10 +446,13 @@ def fit(
                 model, loader, opt, sched, criterion, dev,
                 scales=scales, aux_weight=aux_weight, freeze_bn=freeze_bn, amp_dtype=amp_dtype,
                 scaler=scaler, channels_last=channels_last, epoch=epoch + 1, bar=bar, max_steps=max_steps,
+                num_classes=k,
             )  # fmt: skip
             rec = {"epoch": epoch + 1, "train_loss": loss, "lr": lr_now}
             if val_data is not None:
-                m = evaluate(model, val_data, val_batch_size, dev, num_workers=num_workers)
+                m = evaluate(
+                    model, val_data, val_batch_size, dev, num_workers=num_workers, num_classes=k
+                )
                 rec.update(val_miou=m["miou"], val_pixel_accuracy=m["pixel_accuracy"])
                 bar.set_postfix(loss=f"{loss:.4f}", val_miou=f"{m['miou']:.3f}")
             rec["seconds"] = time.perf_counter() - t0

