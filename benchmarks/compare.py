@@ -24,21 +24,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # fcnlib from this checkout, installed or not
+sys.path.insert(0, str(HERE))  # common.py beside it
+
+from common import bare_train, machine_info  # noqa: E402
 
 from fcnlib import data, metrics, models  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
 
 
 class _Logits(nn.Module):
@@ -141,17 +141,10 @@ def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, arg
     loader = torch.utils.data.DataLoader(
         train_set, args.batch_size, shuffle=True, drop_last=True, generator=g
     )
+    criterion = nn.CrossEntropyLoss(ignore_index=ignore_index)
     seen, t0 = 0, time.perf_counter()
     for _ in range(args.epochs):
-        model.train()
-        for x, y in loader:
-            x, y = x.to(args.device), y.to(args.device)
-            loss = F.cross_entropy(model(x), y, ignore_index=ignore_index)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            seen += len(x)
+        seen += bare_train(model, loader, opt, criterion, sched, device=args.device)
     seconds = time.perf_counter() - t0
     model.eval()
     cm = metrics.ConfusionMatrix(num_classes, ignore_index)
@@ -220,7 +213,7 @@ def write_report(args, results, skipped, n_train, n_val):
         "",
         f"`python benchmarks/compare.py {' '.join(sys.argv[1:])}`".replace("` ", "`").rstrip(),
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"Machine: {machine_info()['CPU']}, {torch.get_num_threads()} threads, "
         f"device {args.device}; torch {torch.__version__}. Data: `{args.dataset}`, {n_train} "
         f"training and {n_val} validation images at {args.image_size} px. Loop: AdamW "
         f"(lr {args.lr}, weight decay {args.weight_decay}), cosine schedule, batch "

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import io
+import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,10 +31,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from fcnlib import engine, inference, models
-from fcnlib.data import ShapesScenes
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py beside it
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, machine_info, mean_step_seconds, train_step  # noqa: E402
+
+from fcnlib import engine, inference, models  # noqa: E402
+from fcnlib.data import ShapesScenes  # noqa: E402
+
 NUM_CLASSES = ShapesScenes.num_classes
 MODELS = {"fcn_resnet18": "FCN-ResNet18", "deeplab_resnet50": "DeepLab-ResNet50 (OS16)"}
 # name, autocast dtype, TF32 allowed for convolutions and matmuls
@@ -75,16 +77,13 @@ def set_tf32(conv: bool, matmul: bool) -> None:
 
 
 def timed(step, device, warmup: int, steps: int) -> float:
-    """Seconds per step: ``warmup`` untimed steps, then ``steps`` with one sync at each end."""
+    """Seconds per step: ``warmup`` untimed steps, the peak-memory counter reset, then the
+    mean over ``steps`` (``common.mean_step_seconds``, which synchronises CUDA)."""
     for _ in range(warmup):
         step()
     sync(device)
     reset_peak(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - t0) / steps
+    return mean_step_seconds(step, steps)
 
 
 def measure(name, dtype, tf32, fmt, a, device) -> dict:
@@ -98,17 +97,8 @@ def measure(name, dtype, tf32, fmt, a, device) -> dict:
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     criterion = nn.CrossEntropyLoss()
 
-    def train_step():
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = criterion(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+    def train():
+        train_step(model, opt, criterion, x, y, autocast_dtype=dtype, scaler=scaler)
 
     def infer_step():
         with (
@@ -123,7 +113,7 @@ def measure(name, dtype, tf32, fmt, a, device) -> dict:
         row["infer_ips"] = a.batch / timed(infer_step, device, a.warmup, a.steps)
         row["infer_gib"] = peak_gib(device)
         model.train()
-        row["train_ips"] = a.batch / timed(train_step, device, a.warmup, a.steps)
+        row["train_ips"] = a.batch / timed(train, device, a.warmup, a.steps)
         row["train_gib"] = peak_gib(device)
     except torch.cuda.OutOfMemoryError:
         row["error"] = "out of memory"
@@ -172,22 +162,11 @@ def data_rates(a) -> dict:
 
 
 def machine(device: torch.device, dry: bool) -> dict:
-    info = {}
-    if device.type == "cuda":
-        p = torch.cuda.get_device_properties(device)
-        info["GPU"] = (
-            f"{p.name} ({p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor})"
-        )
-        info["CUDA (torch build)"] = torch.version.cuda
-        info["cuDNN"] = torch.backends.cudnn.version()
-        info["bf16 supported"] = torch.cuda.is_bf16_supported()
-    else:
+    """``common.machine_info`` (with the GPU) and the TF32 defaults."""
+    info = machine_info(device)
+    if device.type != "cuda":
         info["device"] = "CPU (dry run: not GPU figures)" if dry else "CPU"
     info["TF32 defaults (cuDNN convs, matmuls)"] = TF32_DEFAULTS
-    info["torch"] = torch.__version__
-    info["CPU cores"] = os.cpu_count()
-    info["python"] = platform.python_version()
-    info["date (UTC)"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return info
 
 
@@ -310,7 +289,19 @@ def main(argv=None) -> int:
     print("data", data, flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report(a, device, info, rows, lib, data))
-    print(f"wrote {out}")
+    results = {
+        "dry_run": a.dry_run,
+        "settings": {k: v for k, v in vars(a).items() if k != "out"},
+        "machine": info,
+        "rows": {
+            name: [{"precision": p, "format": f, **r} for p, f, r in model_rows]
+            for name, model_rows in rows.items()
+        },
+        "library": lib,
+        "data": data,
+    }
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {out} and its .json")
     return 0
 
 

@@ -33,12 +33,10 @@ import ctypes
 import dataclasses
 import datetime
 import gc
-import inspect
 import io
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -53,16 +51,16 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import fcnlib
-from fcnlib import engine, inference, models
-from fcnlib.data import ShapesScenes
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py and report.py beside it
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, bare_train, loadavg, machine_info, median_step_seconds  # noqa: E402
+from report import write_report  # noqa: E402
+
+from fcnlib import analysis, engine, inference, models  # noqa: E402
+from fcnlib.data import ShapesScenes  # noqa: E402
+
 NUM_CLASSES = ShapesScenes.num_classes
 SECTIONS = ("overhead", "data", "models", "course", "defaults")
-OVERHEAD_GOAL = 1.05
-DATA_GOAL = 5.0
-NOTEBOOK_GOAL_S, COURSE_GOAL_S = 180.0, 900.0
 
 
 # ----------------------------------------------------------------------------- settings
@@ -87,8 +85,7 @@ class Settings:
     )
     sizes: tuple = (64, 128, 256)
     batch: int = 8  # batch size of the model throughput measurements
-    min_time: float = 1.5  # seconds of timed steps per measurement (at least min_steps)
-    min_steps: int = 3
+    min_time: float = 1.5  # seconds of timed steps per throughput measurement
     model_names: tuple | None = None  # None: every registered model
     data_images: dict = field(default_factory=lambda: {32: 64, 64: 256, 128: 128, 256: 48})
     workers: tuple = (1, 2)
@@ -104,7 +101,6 @@ class Settings:
             sizes=(32, 64),
             batch=2,
             min_time=0.0,
-            min_steps=1,
             model_names=(
                 "perpixel",
                 "allconv",
@@ -117,45 +113,6 @@ class Settings:
             workers=(2,),
             e2e=("allconv", 32, 32, 8),
         )
-
-
-# ----------------------------------------------------------------------------- machine
-def machine_info() -> dict:
-    """CPU, cores, torch and thread settings, date, commit and load average."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    return {
-        "CPU": cpu,
-        "logical cores": os.cpu_count(),
-        "cores usable by this process": usable,
-        "torch": torch.__version__,
-        "torch threads (intra-op)": torch.get_num_threads(),
-        "oneDNN (mkldnn)": torch.backends.mkldnn.is_available(),
-        "fcnlib": fcnlib.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "date (UTC)": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git commit": commit or "unknown",
-        "load average at start (1/5/15 min)": _loadavg(),
-    }
-
-
-def _loadavg() -> str:
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
 
 
 # ----------------------------------------------------------------------------- memory
@@ -254,16 +211,6 @@ def overhead_stats(num: list[float], den: list[float]) -> dict:
     }
 
 
-def step_times(step, min_time: float, min_steps: int) -> list[float]:
-    """Run ``step()`` until at least ``min_steps`` steps and ``min_time`` seconds; per-step times."""
-    times, start = [], time.perf_counter()
-    while len(times) < min_steps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 # ----------------------------------------------------------------------------- data helpers
 def materialise(size: int, n: int, seed: int = 0) -> TensorDataset:
     """``n`` ShapesScenes images of ``size`` px held in memory: ``(N x 3 x S x S, N x S x S)``."""
@@ -287,37 +234,30 @@ def label(spec: str, model: nn.Module | None = None) -> str:
     return f"{name} (OS{os_})" if os_ and "resnet" in name else name
 
 
-_HAS_CACHE = "cache" in inspect.signature(ShapesScenes).parameters
-
-
 def shapes(n: int, size: int, cache: bool = False) -> ShapesScenes:
-    """A ShapesScenes training set; ``cache`` where this version of fcnlib has it."""
-    return ShapesScenes("train", n, size, **({"cache": cache} if _HAS_CACHE else {}))
+    """A ShapesScenes training set of ``n`` images of ``size`` px."""
+    return ShapesScenes("train", n, size, cache=cache)
 
 
 # ----------------------------------------------------------------------------- 1. fit overhead
 def bare_fit(model, data, *, epochs, batch_size, lr=1e-3, weight_decay=1e-4, seed=0):
-    """The loop one writes by hand: AdamW (fused, as ``engine.fit`` builds it), poly learning
-    rate per step, cross-entropy.
+    """The loop one writes by hand (:func:`common.bare_train`): AdamW (fused, as
+    ``engine.fit`` builds it), poly learning rate per step, cross-entropy.
 
-    It draws the data order and seeds exactly as ``engine.fit`` does, so both end with the
-    same weights: a check that the two arms do the same work.
+    It draws the data order and seeds exactly as ``engine.fit`` does (``engine.epoch_seed``),
+    so both end with the same weights: a check that the two arms do the same work.
     """
     torch.manual_seed(seed)
     total = epochs * math.ceil(len(data) / batch_size)
     opt = engine.build_optimizer(model, "adam", lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.0, 1 - i / total) ** 0.9)
     criterion = nn.CrossEntropyLoss(ignore_index=255)
-    model.train()
     for epoch in range(epochs):
-        torch.manual_seed(seed * 100_003 + epoch)
-        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-        for images, targets in DataLoader(data, batch_size, shuffle=True, generator=g):
-            loss = criterion(model(images), targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+        torch.manual_seed(engine.epoch_seed(seed, epoch))
+        g = torch.Generator().manual_seed(engine.epoch_seed(seed, epoch))
+        bare_train(
+            model, DataLoader(data, batch_size, shuffle=True, generator=g), opt, criterion, sched
+        )
 
 
 def fit_overhead_one(name, size, n, batch, epochs, repeats) -> dict:
@@ -426,26 +366,9 @@ def predict_overhead(s: Settings, log) -> list[dict]:
 
 # ----------------------------------------------------------------------------- 4. models
 def forward_gflops(model: nn.Module, size: int) -> float:
-    """Forward GFLOPs of one ``size`` x ``size`` image (convolutions and matmuls), counted
-    by ``torch.utils.flop_counter``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.rand(1, 3, size, size))
-    model.train(was_training)
-    return counter.get_total_flops() / 1e9
-
-
-def activation_mib(model: nn.Module, size: int) -> float:
-    """Feature-map MiB of one image's forward pass from ``fcnlib.analysis`` (NaN without it)."""
-    try:
-        from fcnlib import analysis
-    except ImportError:
-        return float("nan")
-    return analysis.activation_memory(model, size) / 2**20
+    """Forward GFLOPs of one ``size`` x ``size`` image, as ``fcnlib.analysis.count_flops``
+    counts them (the one FLOP definition of the course, stated in its docstring)."""
+    return analysis.count_flops(model, size) / 1e9
 
 
 def measure_model(spec: str, size: int, s: Settings) -> dict:
@@ -460,35 +383,32 @@ def measure_model(spec: str, size: int, s: Settings) -> dict:
         "batch": s.batch,
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
         "gflops": forward_gflops(model, size),
-        "act_mib": activation_mib(model, size) * s.batch,
+        "act_mib": analysis.activation_memory(model, size) / 2**20 * s.batch,
     }
     model.eval()
     with torch.inference_mode():
         model(x)  # warm-up
         MEMORY.reset()
-        t = step_times(lambda: model(x).argmax(1), s.min_time, s.min_steps)
+        t = median_step_seconds(lambda: model(x).argmax(1), s.min_time)
         row["infer_mem_mib"] = MEMORY.peak()
-    row["infer_ips"] = s.batch / statistics.median(t)
+    row["infer_ips"] = s.batch / t
 
     model.train()
     opt = engine.build_optimizer(model, "adam", lr=1e-4)  # fused AdamW, as engine.fit uses
     criterion = nn.CrossEntropyLoss()
 
-    def train_step():
-        loss = criterion(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def step():
+        bare_train(model, [(x, y)], opt, criterion)
 
-    train_step()  # warm-up; also creates the optimizer state
+    step()  # warm-up; also creates the optimizer state
     opt.zero_grad(set_to_none=True)  # so the gradients count in the peak, not the baseline
     MEMORY.reset()
-    t = step_times(train_step, s.min_time, s.min_steps)
+    t = median_step_seconds(step, s.min_time)
     row["train_mem_mib"] = MEMORY.peak()
-    row["train_ips"] = s.batch / statistics.median(t)
+    row["train_ips"] = s.batch / t
     # the optimizer update alone (the gradients of the last step are still there): a cost
     # per step that does not grow with the image size
-    row["opt_ms"] = 1000 * statistics.median(step_times(opt.step, s.min_time / 3, s.min_steps))
+    row["opt_ms"] = 1000 * median_step_seconds(opt.step, s.min_time / 3)
     return row
 
 
@@ -627,9 +547,9 @@ def data_rates(s: Settings, model_rows: list[dict], log) -> dict:
             ds[i]
         row = {"size": size, "images": n, "single": n / (time.perf_counter() - t0)}
         t0 = time.perf_counter()
-        for i in range(n):  # the second pass reads the cache (when ShapesScenes has one)
+        for i in range(n):  # the second pass reads the cache
             ds[i]
-        row["cached"] = n / (time.perf_counter() - t0) if _HAS_CACHE else float("nan")
+        row["cached"] = n / (time.perf_counter() - t0)
         for w in s.workers:
             loader = DataLoader(shapes(n, size), batch_size=16, num_workers=w)
             t0 = time.perf_counter()
@@ -651,7 +571,7 @@ def data_rates(s: Settings, model_rows: list[dict], log) -> dict:
     # engine.fit, two epochs, on data held in memory, generated on the fly, or cached
     name, size, n, batch = s.e2e
     runs = [("in memory (TensorDataset)", lambda: materialise(size, n), 0)]
-    for cache in (False, True) if _HAS_CACHE else (False,):
+    for cache in (False, True):
         for w in (0, *s.workers):
             what = f"ShapesScenes(cache={cache}), num_workers={w}"
             runs.append((what, lambda cache=cache: shapes(n, size, cache=cache), w))
@@ -744,301 +664,16 @@ def fast_defaults() -> list[tuple[str, str]]:
             "yes" if p.seen else "no (torch.no_grad)",
         )
     )
-    if hasattr(engine, "make_loader"):
-        cuda = torch.device("cuda")
-        ld = engine.make_loader(data, 1, True, device=cuda)
-        out.append(("training loader pins memory when the device is CUDA", _yn(ld.pin_memory)))
-        ld = engine.make_loader(data, 1, True, num_workers=2, device=cuda)
-        out.append(("training loader keeps its workers between epochs", _yn(ld.persistent_workers)))
+    cuda = torch.device("cuda")
+    ld = engine.make_loader(data, 1, True, device=cuda)
+    out.append(("training loader pins memory when the device is CUDA", _yn(ld.pin_memory)))
+    ld = engine.make_loader(data, 1, True, num_workers=2, device=cuda)
+    out.append(("training loader keeps its workers between epochs", _yn(ld.persistent_workers)))
     return out
 
 
 def _yn(b) -> str:
     return "yes" if b else "no"
-
-
-# ----------------------------------------------------------------------------- report
-def _f(v, spec=".2f") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
-def _goal(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-def write_report(path: Path, s: Settings, res: dict) -> str:
-    L = []
-    add = L.append
-    mode = "quick smoke run (`--quick`): sizes and repeats are cut down" if s.quick else "full run"
-    add("# fcnlib benchmarks (CPU)\n")
-    add(
-        f"Written by `python benchmarks/run.py{' --quick' if s.quick else ''}` — {mode}; "
-        + (
-            f"the first run took {res['wall_s_before']:.0f} s and the latest, which re-measured "
-            f"only some sections, {res['wall_s']:.0f} s. Goals:"
-            if res.get("wall_s_before") is not None
-            else f"the whole run took {res['wall_s']:.0f} s. Goals:"
-        )
-        + f" overhead ratios ≤ {OVERHEAD_GOAL}, "
-        f"data ≥ {DATA_GOAL:g}x the fastest training rate, every notebook ≤ {NOTEBOOK_GOAL_S:.0f} s "
-        f"and the course ≤ {COURSE_GOAL_S / 60:.0f} min.\n"
-    )
-    if res.get("measured"):
-        add(
-            "Sections measured at (local time): "
-            + ", ".join(f"{k} {v}" for k, v in res["measured"].items())
-            + (
-                "; the machine table is that of the latest run, which re-measured only "
-                "some sections and kept the others from the run before."
-                if "machine_before" in res
-                else "."
-            )
-            + "\n"
-        )
-    m = res["machine"]
-    cores = m["cores usable by this process"]
-    try:
-        loads = [float(str(m["load average at start (1/5/15 min)"]).split(" / ")[0])]
-    except ValueError:  # no load average on this platform
-        loads = []
-    if loads and loads[0] > cores:
-        add(
-            f"**Taken on a busy machine**: the load average was {loads[0]:.1f} on {cores} cores "
-            f"when the run started, so other processes shared the CPU; absolute times are "
-            f"inflated and noisy, and this is not a reference run"
-            + (
-                f" (PyTorch limited to {m['torch threads (intra-op)']} thread(s) to keep it usable)."
-                if m["torch threads (intra-op)"] < cores
-                else "."
-            )
-            + "\n"
-        )
-    add("## Machine\n")
-    add("| | |\n|---|---|")
-    for k, v in res["machine"].items():
-        add(f"| {k} | {v} |")
-    add(f"| load average at end (1/5/15 min) | {res['load_end']} |")
-    add(
-        "\nA load average above the number of cores means other processes shared the CPU "
-        "while this ran: absolute times are then inflated, ratios less so (interleaved arms).\n"
-    )
-
-    add("## 1. Training loop overhead: `engine.fit` vs a bare PyTorch loop\n")
-    if "overhead" in res:
-        add(
-            f"Same model, same data already in memory (a `TensorDataset`), AdamW with the poly "
-            f"schedule, same batch size, `progress=False`, device CPU. Median of {s.repeats} "
-            "interleaved repeats; ratio = median of the per-repeat ratios (min–max in brackets). "
-            "*Best*: ratio of the best times of each arm. *Per step*: median per-repeat "
-            "difference divided by the number of steps. *Weights Δ*: largest difference between "
-            "the weights the two arms end with (0: they did exactly the same work). The last "
-            "column is `fit` with its progress bar on (median per-repeat ratio).\n"
-        )
-        add(
-            "| workload | bare loop (s) | engine.fit (s) | ratio | best | goal | per step (ms) | weights Δ | with progress bar |"
-        )
-        add("|---|---|---|---|---|---|---|---|---|")
-        for r in res["overhead"]["fit"]:
-            add(
-                f"| {r['workload']} | {r['bare_s']:.3f} | {r['fit_s']:.3f} | "
-                f"{r['ratio']:.3f} ({r['ratio_min']:.3f}–{r['ratio_max']:.3f}) | "
-                f"{r['best_ratio']:.3f} | {_goal(r['ratio'] <= OVERHEAD_GOAL)} | "
-                f"{r['per_step_overhead_ms']:+.3f} | {r['max_weight_diff']:.1e} | "
-                f"{r['ratio_bar']:.3f} |"
-            )
-    else:
-        add("Skipped (not in `--sections`).")
-
-    add("\n## 2. Inference overhead: `inference.predict` vs bare forward + argmax\n")
-    if "overhead" in res:
-        add(
-            "Bare arm: `model.eval()`, then `torch.cat([model(c).argmax(1) for c in x.split(B)])` "
-            "under `torch.inference_mode()`. *Same masks*: the two arms return identical masks.\n"
-        )
-        add("| workload | bare (s) | predict (s) | ratio | best | goal | same masks |")
-        add("|---|---|---|---|---|---|---|")
-        for r in res["overhead"]["predict"]:
-            add(
-                f"| {r['workload']} | {r['bare_s']:.3f} | {r['predict_s']:.3f} | "
-                f"{r['ratio']:.3f} ({r['ratio_min']:.3f}–{r['ratio_max']:.3f}) | "
-                f"{r['best_ratio']:.3f} | {_goal(r['ratio'] <= OVERHEAD_GOAL)} | "
-                f"{_yn(r['same_masks'])} |"
-            )
-    else:
-        add("Skipped (not in `--sections`).")
-
-    add("\n## 3. Data: ShapesScenes generation vs training\n")
-    if "data" in res:
-        d = res["data"]
-        wcols = [f"{w} worker{'s' if w > 1 else ''} (img/s; first batch s)" for w in s.workers]
-        add(
-            "Images/s of `ShapesScenes`: drawn in the main process (`ds[i]` in a loop), read "
-            "back from its cache on a second pass (`cache=True`, what `data.course_datasets` "
-            "uses), and drawn through a `DataLoader` (batch 16) with workers, timed over one "
-            "pass including worker start-up. Against the training rate of the fastest model at "
-            f"that size (section 4, batch {s.batch}). Goal: ≥ {DATA_GOAL:g}x that rate.\n"
-        )
-        add(
-            "| size (px) | images | drawn, one process | cached read | "
-            + " | ".join(wcols)
-            + " | fastest model | its training (img/s) | drawn / training | goal | cached / training | goal |"
-        )
-        add("|---" * (10 + len(wcols)) + "|")
-        for r in d["rows"]:
-            ws = " | ".join(
-                f"{r[f'workers{w}']:.0f}; {r[f'first_batch{w}']:.2f}" for w in s.workers
-            )
-            add(
-                f"| {r['size']} | {r['images']} | {r['single']:.0f} | {_f(r['cached'], '.0f')} | "
-                f"{ws} | {r['fastest_model'] or 'n/a'} | {_f(r['fastest_train_ips'], '.1f')} | "
-                f"{_f(r['ratio'], '.1f')}x | {_goal(r['ratio'] >= DATA_GOAL)} | "
-                f"{_f(r['ratio_cached'], '.0f')}x | {_goal(r['ratio_cached'] >= DATA_GOAL)} |"
-            )
-        add(
-            f"\n`engine.fit`, two epochs ({d['e2e_workload']}), images/s of each epoch from "
-            "`History.seconds`. With workers, each epoch starts new worker processes, so a "
-            "cache filled inside them is lost at the end of the epoch:\n"
-        )
-        add("| data | epoch 1 (img/s) | epoch 2 (img/s) |")
-        add("|---|---|---|")
-        for r in d["e2e"]:
-            add(f"| {r['data']} | {r['ips'][0]:.1f} | {r['ips'][1]:.1f} |")
-    else:
-        add("Skipped (not in `--sections`).")
-
-    add("\n## 4. Models: throughput and peak memory\n")
-    if "models" in res:
-        add(
-            f"Every registered model (and DeepLab at output stride 8), batch {s.batch}, random "
-            "input, CPU. Throughput from the median step time (training: forward, "
-            "cross-entropy, backward, AdamW step). GFLOPs: forward convolutions and matmuls "
-            "of one image, counted by `torch.utils.flop_counter`. Peak memory: "
-            + (
-                f"growth of the process's peak resident set (Linux `VmHWM`, reset through "
-                f"`/proc/self/clear_refs` after `malloc_trim`) over the resident size before "
-                f"the timed steps, i.e. activations, gradients and workspace; weights, input "
-                f"and (for training) the optimizer state are excluded. `tracemalloc` does not "
-                f"see PyTorch's allocations, so it is not used. Calibration: a freshly written "
-                f"64 MiB tensor reads as {res['calibration']:.1f} MiB. "
-                if MEMORY.available
-                else "not available on this platform (needs Linux /proc). "
-            )
-            + "*Feature maps*: the analytic size of every layer's output for the batch, from "
-            "`fcnlib.analysis.activation_memory` (roughly what training keeps for the backward "
-            "pass), as a cross-check of the measured training peak.\n"
-        )
-        add(
-            "| model | size (px) | params (M) | GFLOPs/img | train (img/s) | of a step: AdamW update (ms) | infer (img/s) | train peak (MiB) | infer peak (MiB) | feature maps (MiB) |"
-        )
-        add("|---|---|---|---|---|---|---|---|---|---|")
-        for r in res["models"]:
-            if "error" in r:
-                add(f"| {r['model']} | {r['size']} | error: {r['error'][:80]} | | | | | | | |")
-                continue
-            add(
-                f"| {r['model']} | {r['size']} | {r['params_m']:.2f} | {r['gflops']:.3f} | "
-                f"{r['train_ips']:.1f} | {r['opt_ms']:.1f} | {r['infer_ips']:.1f} | "
-                f"{_f(r['train_mem_mib'], '.0f')} | "
-                f"{_f(r['infer_mem_mib'], '.0f')} | {_f(r['act_mib'], '.0f')} |"
-            )
-    else:
-        add("Skipped (not in `--sections`).")
-
-    add("\n## 5. Cost vs resolution\n")
-    if res.get("scaling"):
-        sz = s.sizes
-        add(
-            "From section 4. *Exponent*: least-squares slope of log(cost) against log(pixels), "
-            "so 1.0 means cost proportional to the number of pixels (x4 per doubling of the "
-            "side). FLOPs are exact counts; times carry the machine's noise and fixed per-step "
-            "costs (the optimizer update, section 4, costs the same at every size), which "
-            "flatten them at small sizes."
-            + (f" Plot: `{res['plot']}`." if res.get("plot") else "")
-            + "\n"
-        )
-        hs = " / ".join(f"{v}" for v in sz)
-        add(f"Each cell lists the values at {hs} px; the exponent follows in brackets.\n")
-        add("| model | forward GFLOPs/img | train ms/img | inference ms/img | train peak MiB |")
-        add("|---|---|---|---|---|")
-
-        def cell(f, k, spec=".3g"):
-            vals = " / ".join(_f(v, spec) for v in f[k])
-            return f"{vals} ({_f(f['exp_' + k])})"
-
-        for f in res["scaling"]:
-            add(
-                f"| {f['family']} | {cell(f, 'gflops')} | {cell(f, 'train_ms')} | "
-                f"{cell(f, 'infer_ms')} | {cell(f, 'train_mem', '.0f')} |"
-            )
-        by = {f["spec"]: f for f in res["scaling"]}
-        pairs = [(b, f"{b}@os8") for b in ("deeplab_resnet18", "deeplab_resnet50")]
-        pairs = [(a, b) for a, b in pairs if a in by and b in by]
-        if pairs:
-            add("\nOutput stride 8 against 16 (DeepLab), ratio OS8 / OS16 at each size:\n")
-            add("| backbone | FLOPs | train time | train peak memory |")
-            add("|---|---|---|---|")
-            for a, b in pairs:
-                fa, fb = by[a], by[b]
-
-                def ratio(k, fa=fa, fb=fb):
-                    return " / ".join(
-                        _f(y / x if x else float("nan")) for x, y in zip(fa[k], fb[k])
-                    )
-
-                add(
-                    f"| {a.split('_')[1]} | {ratio('gflops')} | {ratio('train_ms')} | "
-                    f"{ratio('train_mem')} |"
-                )
-    else:
-        add("Skipped (needs section 4).")
-
-    add("\n## 6. Course wall time\n")
-    if s.quick:
-        add("Skipped in `--quick`.")
-    elif "course" not in res:
-        add("Skipped (not in `--sections`).")
-    elif not res["course"]:
-        add("No notebooks found in `notebooks/`.")
-    else:
-        add(
-            "Each notebook executed in order with `jupyter nbconvert --to notebook --execute` "
-            "(as `make course` does), `MPLBACKEND` unset, in a fresh copy of `notebooks/` (no "
-            "checkpoints from earlier runs)"
-            + (
-                f", with `OMP_NUM_THREADS={res['course_threads']}` (from `--threads`)"
-                if res.get("course_threads")
-                else ""
-            )
-            + f". Goal: ≤ {NOTEBOOK_GOAL_S:.0f} s each.\n"
-        )
-        add("| notebook | seconds | ran | goal |")
-        add("|---|---|---|---|")
-        for r in res["course"]:
-            ran = "ok" if r["ok"] else f"**failed**: {r['error'][:200]}"
-            goal = _goal(r["seconds"] <= NOTEBOOK_GOAL_S) if r["ok"] else "—"
-            add(f"| {r['notebook']} | {r['seconds']:.0f} | {ran} | {goal} |")
-        total = sum(r["seconds"] for r in res["course"])
-        ok = sum(r["ok"] for r in res["course"])
-        verdict = _goal(total <= COURSE_GOAL_S) if ok == len(res["course"]) else "incomplete"
-        add(
-            f"| **whole course** | {total:.0f} ({total / 60:.1f} min) | "
-            f"{ok}/{len(res['course'])} ok | {verdict} |"
-        )
-        add(f"\nThe total covers the {len(res['course'])} notebooks present in `notebooks/`.")
-
-    add("\n## 7. Fast defaults (probes)\n")
-    if "defaults" in res:
-        add("| default | applied |")
-        add("|---|---|")
-        for k, v in res["defaults"]:
-            add(f"| {k} | {v} |")
-    else:
-        add("Skipped (not in `--sections`).")
-
-    text = "\n".join(L) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return text
 
 
 # ----------------------------------------------------------------------------- main
@@ -1072,7 +707,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.render_from is not None:
         res = json.loads(args.render_from.read_text())
-        s = Settings(**res["settings"]) if "settings" in res else Settings()
+        known = {f.name for f in dataclasses.fields(Settings)}
+        s = Settings(**{k: v for k, v in res["settings"].items() if k in known})
         s.data_images = {int(k): v for k, v in s.data_images.items()}
         out = args.out or args.render_from.with_suffix(".md")
         write_report(out, s, res)
@@ -1128,7 +764,7 @@ def main(argv=None) -> int:
         res["course_threads"] = args.threads
     if "defaults" in sections:
         res["defaults"] = fast_defaults()
-    res["load_end"] = _loadavg()
+    res["load_end"] = loadavg()
     res["wall_s"] = time.perf_counter() - start
     write_report(out, s, res)
     out.with_suffix(".json").write_text(json.dumps(res, indent=1, default=str))

@@ -15,14 +15,20 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "analysis",
+    "capture",
+    "checkpoints",
     "data",
     "engine",
+    "history",
     "inference",
+    "mask_cleanup",
     "metrics",
     "models",
+    "optim",
     "summary",
     "transforms",
     "video",
+    "video_io",
     "viz",
     "widgets",
 )

@@ -1,15 +1,31 @@
-"""Input checks shared by models, metrics, inference and widgets.
+"""Input checks and conversions shared by every fcnlib module.
 
 Each check raises a ``ValueError``/``TypeError`` that names the argument and says what was
 expected, so a learner sees the mistake in their own call rather than a stack trace from
 deep inside PyTorch.
+
+The image conversions live here too, one per target layout:
+
+* :func:`image_to_tensor`: PIL image or ``H x W x 3`` array -> ``3 x H x W`` float in [0, 1];
+* :func:`to_numpy_image`: ``3 x H x W`` tensor or ``H x W x 3`` array -> ``H x W x 3`` float;
+* :func:`to_uint8_frame`: a video frame -> ``H x W x 3`` uint8 RGB;
+* :func:`as_cpu_tensor`: a tensor, an array or a list of them -> one CPU tensor.
+
+So do the ignore label (:data:`IGNORE_INDEX`, 255 as in PASCAL VOC) and the colour it is
+drawn in (:data:`IGNORE_COLOUR`), :func:`model_device`, and :func:`logits_of`, the one place
+that unwraps a model's output (a tensor, or torchvision's ``{"out": ...}`` dict).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
+from torch import nn
+
+IGNORE_INDEX = 255  # the label of pixels that are not scored (VOC's object outlines, padding)
+IGNORE_COLOUR = np.array([224, 224, 192], np.uint8)  # PASCAL VOC's colour for it
 
 
 def check_images(x, name: str = "images", channels: int | None = 3) -> torch.Tensor:
@@ -41,7 +57,9 @@ def check_images(x, name: str = "images", channels: int | None = 3) -> torch.Ten
     return x
 
 
-def check_masks(mask, num_classes: int, ignore_index: int | None = 255, name: str = "target"):
+def check_masks(
+    mask, num_classes: int, ignore_index: int | None = IGNORE_INDEX, name: str = "target"
+):
     """Check integer label masks: values in ``[0, num_classes)`` or ``ignore_index``.
 
     Raises a ``ValueError`` naming the first offending value.
@@ -63,6 +81,47 @@ def check_masks(mask, num_classes: int, ignore_index: int | None = 255, name: st
             f"[0, {num_classes - 1}]{extra}"
         )
     return mask
+
+
+def class_ids(names, classes, num_classes, arg: str) -> list[int]:
+    """Class names or indices -> sorted unique indices; unknown names list the valid ones.
+
+    ``classes`` (the names, or None) resolves names; ``num_classes`` (or None) bounds indices.
+    """
+    if isinstance(names, (str, int, np.integer)):
+        names = [names]
+    ids = []
+    for c in names:
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+            if num_classes is not None and not 0 <= c < num_classes:
+                raise ValueError(f"{arg}: class index {c} is outside [0, {num_classes - 1}]")
+            ids.append(int(c))
+        elif isinstance(c, str):
+            if classes is None:
+                raise ValueError(
+                    f"{arg}: class name {c!r} given but no class list is known: pass classes=[...]"
+                )
+            if c not in classes:
+                raise ValueError(
+                    f"{arg}: unknown class {c!r}; valid names are {', '.join(map(str, classes))}"
+                )
+            ids.append(list(classes).index(c))
+        else:
+            raise TypeError(f"{arg} must hold class names or indices, got {c!r}")
+    return sorted(set(ids))
+
+
+# ----------------------------------------------------------------------------- models
+def unwrap_parallel(model: nn.Module) -> nn.Module:
+    """The model inside a ``DataParallel``/``DistributedDataParallel`` wrapper (or itself)."""
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters are (the CPU for a model without parameters)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 def logits_of(output, num_classes: int | None = None) -> torch.Tensor:
@@ -95,3 +154,119 @@ def logits_of(output, num_classes: int | None = None) -> torch.Tensor:
             f"with {num_classes} outputs"
         )
     return output
+
+
+# ----------------------------------------------------------------------------- images
+def _pil_to_array(image):
+    """A PIL image as an ``H x W x 3`` uint8 array (its mode converted to RGB), else ``image``."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return image
+    return np.array(image.convert("RGB")) if isinstance(image, Image.Image) else image
+
+
+def image_to_tensor(image) -> torch.Tensor:
+    """A PIL image or ``H x W x 3`` uint8 array -> float tensor ``3 x H x W`` in [0, 1].
+
+    Conversions are deliberate: greyscale ("L") is repeated into three channels, a palette
+    image ("P") is looked up in its palette, and an alpha channel ("RGBA", "LA") is dropped.
+    Tensors pass through unchanged.
+    """
+    if isinstance(image, torch.Tensor):
+        return image
+    image = _pil_to_array(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, -1)
+        if image.ndim != 3 or image.shape[-1] not in (3, 4):
+            raise ValueError(f"image array has shape {image.shape}: expected H x W x 3 (RGB)")
+        image = image[..., :3]
+        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        return t.float() / 255 if t.dtype == torch.uint8 else t.float()
+    raise TypeError(
+        f"cannot read an image from {type(image).__name__}: pass a tensor, a PIL image or an array"
+    )
+
+
+def _channels_last(image, channels: Sequence[int], hwc_wins: bool) -> np.ndarray:
+    """A tensor ``C x H x W`` (C in ``channels``) or anything ``H x W x C`` as NumPy ``H x W x C``.
+
+    A tensor whose first and last sizes both look like channels is read as ``H x W x C`` when
+    ``hwc_wins``, else as ``C x H x W``.
+    """
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        chw = image.dim() == 3 and image.shape[0] in channels
+        if chw and not (hwc_wins and image.shape[-1] in channels):
+            image = image.permute(1, 2, 0)
+        image = image.numpy()
+    return np.asarray(image)
+
+
+def to_numpy_image(image) -> np.ndarray:
+    """``3 x H x W`` tensor or ``H x W x 3`` array (float in [0, 1] or uint8) -> ``H x W x 3`` float."""
+    image = _channels_last(image, (1, 3), hwc_wins=False)
+    if image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"image has shape {image.shape}: expected 3 x H x W or H x W x 3")
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, -1)
+    return np.clip(image, 0, 1)
+
+
+def to_uint8_frame(frame, index: int = 0) -> np.ndarray:
+    """One video frame as ``H x W x 3`` uint8 RGB (from uint8/float arrays or a ``3 x H x W``
+    tensor); float values must lie in [0, 1]. ``index`` names the frame in errors."""
+    f = _channels_last(frame, (3,), hwc_wins=True)
+    if f.ndim != 3 or f.shape[-1] != 3:
+        raise ValueError(
+            f"frame {index} has shape {f.shape}: expected H x W x 3 (RGB, uint8 or float in [0, 1])"
+        )
+    if f.dtype == np.uint8:
+        return f
+    if np.issubdtype(f.dtype, np.floating):
+        if f.size and (np.nanmin(f) < 0 or np.nanmax(f) > 1):
+            raise ValueError(f"frame {index} is float with values outside [0, 1]")
+        return (f * 255).round().astype(np.uint8)
+    raise TypeError(f"frame {index} has dtype {f.dtype}: expected uint8 or float in [0, 1]")
+
+
+def to_tv_image(image):
+    """A PIL image, ``H x W x 3`` array or ``3 x H x W`` tensor (uint8 in [0, 255] or float in
+    [0, 1]) -> ``torchvision.tv_tensors.Image`` float32 ``3 x H x W`` in [0, 1], for the
+    joint transforms."""
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as F
+
+    image = _pil_to_array(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image array has shape {image.shape}: expected H x W x 3")
+        image = torch.from_numpy(np.ascontiguousarray(image).transpose(2, 0, 1))
+    elif not isinstance(image, torch.Tensor):
+        raise TypeError(
+            f"image must be a PIL image, numpy array or tensor, got {type(image).__name__}"
+        )
+    image = v2.ToImage()(image)
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(
+            f"image has shape {tuple(image.shape)}: expected 3 x H x W (RGB, channels first)"
+        )
+    return F.to_dtype(image, torch.float32, scale=True)
+
+
+def as_cpu_tensor(x, name: str) -> torch.Tensor:
+    """A tensor, a NumPy array or a non-empty list of them (stacked) as a CPU tensor."""
+    if isinstance(x, (list, tuple)):
+        if not x:
+            raise ValueError(f"{name} is empty")
+        x = torch.stack([torch.as_tensor(v) for v in x])
+    elif isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a tensor, an array or a list of them, got {type(x).__name__}"
+        )
+    return x.detach().cpu()

@@ -3,9 +3,20 @@
 * :func:`receptive_field`: the theoretical receptive field, from the layers' kernel sizes,
   strides and dilations (the analytic recurrence, exact for a chain of layers);
 * :func:`effective_receptive_field`: which input pixels actually move one output pixel (input
-  gradients, Luo et al. 2016), and :func:`draw_receptive_field` to show it on an image;
+  gradients, Luo et al. 2016; :func:`input_gradient` for one image, unscaled), and
+  :func:`draw_receptive_field` to show it on an image;
+* :func:`dilated_footprint`: which input positions stacked dilated 3x3 kernels read (gridding);
 * :func:`count_flops` and :func:`activation_memory`: the cost of one forward pass, measured
   with forward hooks.
+
+**FLOPs**, everywhere in the course (notebooks and ``benchmarks/`` alike), are those of
+:func:`count_flops`: a multiply-accumulate of a convolution, transposed convolution or linear
+layer counts as 2 (biases not counted; for these layers this is exactly what PyTorch's
+``FlopCounterMode`` reports), plus 2 per output element of a normalisation layer (its scale
+and shift, as run in eval mode). Activations, pooling and interpolation are not counted.
+
+(:func:`object_scores` and :func:`distance_to_boundary` live in :mod:`fcnlib.metrics` and
+are importable from here too.)
 
 The recurrence for a chain of layers, each with kernel ``k``, stride ``s`` and dilation ``d``,
 starting from ``r = 1`` and ``j = 1`` (``j``: distance in input pixels between neighbouring
@@ -22,15 +33,21 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import numpy as np
 import torch
 from torch import nn
+
+from ._checks import as_cpu_tensor, check_images, logits_of, model_device
+from .metrics import distance_to_boundary, object_scores
 
 __all__ = [
     "LayerRF",
     "ReceptiveField",
     "receptive_field",
     "effective_receptive_field",
+    "input_gradient",
     "draw_receptive_field",
+    "dilated_footprint",
     "count_flops",
     "activation_memory",
     "cost_table",
@@ -203,6 +220,35 @@ def receptive_field(model: nn.Module) -> ReceptiveField:
 
 
 # ----------------------------------------------------------------------------- effective RF
+def _input_gradients(model: nn.Module, images: torch.Tensor, row: int, col: int, target):
+    """Gradient ``B x C x H x W`` (CPU) of the logits at output pixel ``(row, col)`` with respect
+    to ``images``: of every class summed (``target=None``), of class ``target`` (an int), or of
+    each image's predicted class (``target="predicted"``). Runs the model in eval mode and
+    puts it back in its previous mode."""
+    h, w = images.shape[-2:]
+    if not (0 <= row < h and 0 <= col < w):
+        raise ValueError(f"position (row={row}, col={col}) is outside the {h} x {w} image")
+    x = images.detach().to(model_device(model)).float().clone().requires_grad_(True)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            out = logits_of(model(x))
+            if out.shape[-2:] != (h, w):
+                raise ValueError(
+                    f"the model's output is {tuple(out.shape)}: expected H x W = {h} x {w}"
+                )
+            scores = out[:, :, row, col]  # B x K
+            if target == "predicted":
+                scores = scores.gather(1, scores.argmax(1, keepdim=True))
+            elif target is not None:
+                scores = scores[:, int(target)]
+            (grad,) = torch.autograd.grad(scores.sum(), x)
+    finally:
+        model.train(was_training)
+    return grad.detach().cpu()
+
+
 def effective_receptive_field(
     model: nn.Module,
     images: torch.Tensor,
@@ -218,32 +264,54 @@ def effective_receptive_field(
     field get exactly 0; inside it the influence is usually concentrated near the centre.
     The model is run in eval mode (and put back in its previous mode).
     """
-    from ._checks import check_images
-
     check_images(images, "images", channels=None)
     h, w = images.shape[-2:]
     cy, cx = position if position is not None else (h // 2, w // 2)
-    if not (0 <= cy < h and 0 <= cx < w):
-        raise ValueError(f"position {(cy, cx)} is outside the {h} x {w} image")
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
-    x = images.detach().to(device).clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(x)
-        if isinstance(out, dict):
-            out = out["out"]
-        if out.shape[-2:] != (h, w):
-            raise ValueError(
-                f"the model's output is {tuple(out.shape)}: expected H x W = {h} x {w}"
-            )
-        sel = out[:, :, cy, cx] if target_class is None else out[:, target_class, cy, cx]
-        (grad,) = torch.autograd.grad(sel.sum(), x)
-    finally:
-        model.train(was_training)
-    erf = grad.abs().sum(1).mean(0).detach().cpu()
+    grad = _input_gradients(model, images, cy, cx, target_class)
+    erf = grad.abs().sum(1).mean(0)
     peak = erf.max()
     return erf / peak if peak > 0 else erf
+
+
+def input_gradient(
+    model: nn.Module, image: torch.Tensor, row: int, col: int, target_class=None
+) -> np.ndarray:
+    """The effective receptive field of output pixel ``(row, col)`` of one image, unscaled.
+
+    ``image`` is ``3 x H x W``. Returns ``|d score / d input|`` summed over the colour
+    channels, ``H x W`` float (NumPy), where ``score`` is the logit of ``target_class``
+    (default: the predicted class) at ``(row, col)``. The model runs in eval mode.
+    """
+    x = check_images(as_cpu_tensor(image, "image")[None], "image", channels=None)
+    target = "predicted" if target_class is None else target_class
+    return _input_gradients(model, x, row, col, target)[0].abs().sum(0).numpy()
+
+
+def dilated_footprint(rate: int, layers: int = 1, size: int | None = None) -> np.ndarray:
+    """How many paths lead from each input position to one output pixel through ``layers``
+    stacked 3x3 convolutions of dilation ``rate``: ``size x size`` int array, centred.
+
+    Positions with 0 are never read (the "holes" of gridding when ``rate > 1`` and layers
+    share the rate). ``size`` defaults to the receptive field ``2 * rate * layers + 1``.
+    """
+    if not isinstance(rate, int) or rate < 1:
+        raise ValueError(f"rate must be a positive integer, got {rate!r}")
+    if not isinstance(layers, int) or layers < 1:
+        raise ValueError(f"layers must be a positive integer, got {layers!r}")
+    radius = rate * layers
+    size = 2 * radius + 1 if size is None else size
+    if size < 2 * radius + 1:
+        raise ValueError(f"size={size} is smaller than the receptive field {2 * radius + 1}")
+    c = size // 2
+    counts = np.zeros((size, size), np.int64)
+    counts[c, c] = 1
+    for _ in range(layers):
+        nxt = np.zeros_like(counts)
+        for dy in (-rate, 0, rate):
+            for dx in (-rate, 0, rate):
+                nxt += np.roll(np.roll(counts, dy, 0), dx, 1)
+        counts = nxt
+    return counts
 
 
 def draw_receptive_field(
@@ -356,9 +424,10 @@ def _profile(model: nn.Module, input_size) -> list[tuple[str, nn.Module, int, in
     shape = _input_shape(model, input_size)
     try:
         p = next(model.parameters())
-        device, dtype = p.device, p.dtype
+        dtype = p.dtype
     except StopIteration:
-        device, dtype = torch.device("cpu"), torch.float32
+        dtype = torch.float32
+    device = model_device(model)
     try:
         meta_model = copy.deepcopy(model).to("meta")
         return _run_with_hooks(meta_model, torch.zeros(shape, device="meta", dtype=dtype))
@@ -420,97 +489,3 @@ def cost_table(models: dict[str, nn.Module], sizes=(64, 128, 256)) -> list[dict]
                 }
             )
     return rows
-
-
-# ----------------------------------------------------------------------------- errors by object
-def _label_maps(pred, target, name="pred") -> tuple[torch.Tensor, torch.Tensor]:
-    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise TypeError("pred and target must be torch tensors of class indices")
-    if pred.is_floating_point():
-        raise TypeError(f"{name} must hold class indices (use logits.argmax(1)), got {pred.dtype}")
-    if pred.dim() == 2:
-        pred, target = pred[None], target[None]
-    if pred.shape != target.shape or pred.dim() != 3:
-        raise ValueError(
-            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be H x W or B x H x W"
-        )
-    return pred.cpu(), target.cpu()
-
-
-def object_scores(pred, target, ignore_index: int = 255, background: int = 0) -> list[dict]:
-    """Scores of every object in ``target``: how much of it was found, and how cleanly.
-
-    ``pred`` and ``target``: label maps ``B x H x W`` (or ``H x W``). An *object* is a connected
-    region (8-neighbourhood) of one class other than ``background`` in ``target`` (two touching
-    objects of the same class count as one). For each object ``G`` of class ``c``:
-
-    * ``recall``: the share of its pixels predicted as ``c``;
-    * ``iou``: ``|G & P| / |G | P|`` where ``P`` is the union of the connected regions of
-      ``pred == c`` that overlap ``G`` (so a prediction that leaks out of the object, or merges
-      it with another, costs IoU); pixels labelled ``ignore_index`` count in neither.
-
-    Returns one dict per object: ``image`` (index in the batch), ``label``, ``area`` (pixels),
-    ``size`` (``sqrt(area)``, in pixels), ``recall``, ``iou``.
-    """
-    import cv2
-    import numpy as np
-
-    pred, target = _label_maps(pred, target)
-    rows = []
-    for b in range(target.shape[0]):
-        t = target[b].numpy()
-        p = pred[b].numpy()
-        valid = t != ignore_index
-        for c in np.unique(t[valid]):
-            if c == background:
-                continue
-            n_g, g_lab = cv2.connectedComponents((t == c).astype(np.uint8), connectivity=8)
-            pc = (p == c) & valid
-            _, p_lab = cv2.connectedComponents(pc.astype(np.uint8), connectivity=8)
-            for g in range(1, n_g):
-                obj = g_lab == g
-                hit = obj & pc
-                touched = np.unique(p_lab[hit])
-                region = np.isin(p_lab, touched[touched > 0])
-                area = int(obj.sum())
-                inter = int((obj & region).sum())
-                union = int((obj | region).sum())
-                rows.append(
-                    {
-                        "image": b,
-                        "label": int(c),
-                        "area": area,
-                        "size": float(np.sqrt(area)),
-                        "recall": float(hit.sum()) / area,
-                        "iou": inter / union,
-                    }
-                )
-    return rows
-
-
-def distance_to_boundary(mask, ignore_index: int = 255) -> torch.Tensor:
-    """For every pixel, its distance (in pixels, chessboard metric) to the nearest pixel of
-    another label: 1 on an object's outline, growing towards its interior.
-
-    ``mask``: ``H x W`` or ``B x H x W`` labels; returns a long tensor of the same shape
-    (0 at ``ignore_index`` pixels). The image border does not count as a boundary.
-    """
-    import cv2
-    import numpy as np
-
-    if not isinstance(mask, torch.Tensor) or mask.is_floating_point():
-        raise TypeError("mask must be a tensor of integer labels, H x W or B x H x W")
-    squeeze = mask.dim() == 2
-    m = mask[None] if squeeze else mask
-    out = np.zeros(m.shape, np.int64)
-    for b, t in enumerate(m.cpu().numpy()):
-        for c in np.unique(t):
-            if c == ignore_index:
-                continue
-            inside = (t == c).astype(np.uint8)
-            # pad with the same label so that the image border is not a boundary
-            padded = cv2.copyMakeBorder(inside, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-            d = cv2.distanceTransform(padded, cv2.DIST_C, 3)[1:-1, 1:-1]
-            out[b][t == c] = np.rint(d[t == c]).astype(np.int64)
-    out = torch.from_numpy(out)
-    return out[0] if squeeze else out

@@ -9,34 +9,38 @@ seeding, checkpoints and exact resume).
 Reproducibility: everything random in epoch ``e`` (data order, augmentation, dropout) is
 drawn from ``(seed, e)``, so a run resumed from the checkpoint of epoch ``e - 1`` ends with
 exactly the weights of an uninterrupted run (on the CPU).
+
+The pieces live beside it and are importable from here: the optimizer, schedule, BatchNorm
+freezing and loss in :mod:`fcnlib.optim`, :class:`~fcnlib.history.History`, and checkpoints
+(:func:`save_checkpoint`, :func:`load_checkpoint`, :func:`load_model`) in
+:mod:`fcnlib.checkpoints`.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import random
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from . import __version__
 from ._checks import logits_of
+from ._checks import unwrap_parallel as _unwrap
+from .checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
+from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_model as load_model
+from .history import History
 from .inference import predict_proba
 from .metrics import ConfusionMatrix
-
-CHECKPOINT_FORMAT = "fcnlib-checkpoint-1"
+from .optim import build_optimizer, poly_lr_lambda, segmentation_loss, set_bn_frozen
 
 
 # ----------------------------------------------------------------------------- set-up helpers
@@ -58,17 +62,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of everything random in ``epoch`` of a run seeded with ``seed`` (data order,
+    augmentation, dropout): a function of ``(seed, epoch)`` only, so a resumed run draws
+    exactly what an uninterrupted one would."""
+    return seed * 100_003 + epoch
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return (
-        model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-    )
 
 
 def _rank() -> int:
@@ -132,7 +137,7 @@ def make_loader(
         raise ValueError(
             f"batch_size={batch_size} is larger than the data set ({n} images); use batch_size <= {n}"
         )
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    g = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     return DataLoader(
         data,
         batch_size=batch_size,
@@ -149,197 +154,6 @@ def _seed_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
-
-
-# ----------------------------------------------------------------------------- optimisation
-def build_optimizer(
-    model: nn.Module,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    momentum: float = 0.9,
-    weight_decay: float = 1e-4,
-    head_lr_mult: float = 1.0,
-) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum) over two parameter groups: backbone at ``lr`` and the rest
-    (the new head) at ``lr * head_lr_mult``. The backbone is ``model.backbone_parameters()``,
-    else ``model.backbone`` or ``model.encoder``. Frozen parameters are left out. The update is
-    torch's fused kernel wherever torch supports it (CUDA; the CPU since torch 2.4)."""
-    m = _unwrap(model)
-    if hasattr(m, "backbone_parameters"):
-        backbone = m.backbone_parameters()
-    else:  # torchvision's models call it backbone, segmentation_models_pytorch's encoder
-        part = getattr(m, "backbone", None) or getattr(m, "encoder", None)
-        backbone = list(part.parameters()) if isinstance(part, nn.Module) else []
-    ids = {id(p) for p in backbone}
-    head = [p for p in m.parameters() if id(p) not in ids]
-    groups = [
-        {"params": [p for p in backbone if p.requires_grad], "lr": lr, "name": "backbone"},
-        {"params": [p for p in head if p.requires_grad], "lr": lr * head_lr_mult, "name": "head"},
-    ]
-    groups = [g for g in groups if g["params"]]
-    for g in groups:
-        g["initial_lr"] = g["lr"]
-    if optimizer == "sgd":
-        cls, kw = torch.optim.SGD, {"momentum": momentum}
-    elif optimizer == "adam":
-        cls, kw = torch.optim.AdamW, {}
-    else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    # One fused kernel updates every parameter: on CUDA, and on the CPU since torch 2.4,
-    # where it makes AdamW's step about 4x faster than torch's default per-parameter loop
-    # (ResNet-18: 10 ms vs 46 ms, measured). Older versions and other devices refuse
-    # fused=True, and get torch's default implementation (which also reports bad groups).
-    try:
-        return cls(groups, lr=lr, weight_decay=weight_decay, fused=True, **kw)
-    except (RuntimeError, TypeError, ValueError):
-        return cls(groups, lr=lr, weight_decay=weight_decay, **kw)
-
-
-def poly_lr_lambda(total_steps: int, power: float = 0.9, warmup_steps: int = 0):
-    """Multiplier of the base learning rate at step ``i``: linear warmup, then
-    ``(1 - i / total_steps) ** power`` (DeepLab's "poly" schedule)."""
-
-    def f(i: int) -> float:
-        if warmup_steps and i < warmup_steps:
-            return (i + 1) / warmup_steps
-        return max(0.0, 1 - i / max(1, total_steps)) ** power
-
-    return f
-
-
-def set_bn_frozen(model: nn.Module, frozen: bool = True) -> None:
-    """Freeze BatchNorm: running statistics stop updating (eval mode) and the affine
-    parameters stop learning. Call after ``model.train()``, which would undo it."""
-    for mod in model.modules():
-        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-            if frozen:
-                mod.eval()
-            for p in mod.parameters():
-                p.requires_grad_(not frozen)
-
-
-def segmentation_loss(
-    model: nn.Module,
-    images: torch.Tensor,
-    targets: torch.Tensor,
-    criterion: nn.Module,
-    scales: Sequence[float] = (1.0,),
-    aux_weight: float = 0.0,
-    num_classes: int | None = None,
-) -> torch.Tensor:
-    """The training loss for one batch.
-
-    With one scale: cross-entropy of the logits (plus ``aux_weight`` times that of the
-    auxiliary head). With several scales (DeepLab-v2's multi-scale input): the image is
-    resized by each factor, every output is upsampled to full size and gets its own loss,
-    and a further loss is taken on their element-wise maximum; all are summed.
-
-    ``model`` returns logits ``B x K x H x W`` or a dict holding them under ``"out"`` (and
-    the auxiliary logits under ``"aux"``, as torchvision's models do); ``num_classes``, when
-    given, must equal ``K``.
-    """
-    net = _unwrap(model)
-    want_aux = aux_weight > 0 and getattr(net, "aux_classifier", None) is not None
-    # fcnlib's models return the auxiliary logits on request, torchvision's always
-    ask_aux = want_aux and "return_aux" in inspect.signature(net.forward).parameters
-    size = images.shape[-2:]
-    outs, loss = [], 0.0
-    for s in scales:
-        x = (
-            images
-            if s == 1.0
-            else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False)
-        )
-        out = model(x, return_aux=True) if ask_aux else model(x)
-        logits = logits_of(out, num_classes)
-        if logits.shape[-2:] != size:
-            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
-        outs.append(logits)
-        loss = loss + criterion(logits, targets)
-        if want_aux:
-            if not isinstance(out, Mapping) or out.get("aux") is None:
-                raise ValueError(
-                    f"aux_weight={aux_weight} but the model returned no auxiliary logits "
-                    "('aux'); build it with its auxiliary head, or leave aux_weight at 0"
-                )
-            aux = out["aux"]
-            if aux.shape[-2:] != size:
-                aux = F.interpolate(aux, size=size, mode="bilinear", align_corners=False)
-            loss = loss + aux_weight * criterion(aux, targets)
-    if len(outs) > 1:
-        loss = loss + criterion(torch.stack(outs).amax(0), targets)
-    return loss
-
-
-# ----------------------------------------------------------------------------- history
-@dataclass
-class History:
-    """Per-epoch records: ``epoch``, ``train_loss``, ``lr``, ``seconds`` and ``val_*`` metrics."""
-
-    records: list[dict] = field(default_factory=list)
-
-    def append(self, **rec) -> None:
-        self.records.append(
-            {
-                k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
-                for k, v in rec.items()
-            }
-        )
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, key: str) -> list:
-        return [r.get(key, float("nan")) for r in self.records]
-
-    def __getattr__(self, key: str):
-        if key.startswith("_") or key == "records":
-            raise AttributeError(key)
-        if self.records and key in self.records[-1]:
-            return self[key]
-        raise AttributeError(f"History has no column {key!r}; columns: {self.columns}")
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.records[-1]) if self.records else []
-
-    @property
-    def last(self) -> dict:
-        return dict(self.records[-1]) if self.records else {}
-
-    def to_dict(self) -> dict:
-        return {"records": [dict(r) for r in self.records]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        return cls([dict(r) for r in d.get("records", [])])
-
-    def plot(self, metrics: Sequence[str] = ("train_loss", "val_miou"), ax=None):
-        """Training curves: one panel per metric against the epoch."""
-        import matplotlib.pyplot as plt
-
-        metrics = [m for m in metrics if m in self.columns]
-        if ax is None:
-            _, ax = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3), squeeze=False)
-            ax = ax[0]
-        for a, m in zip(ax, metrics):
-            a.plot(self["epoch"], self[m], marker="o")
-            a.set_xlabel("epoch")
-            a.set_title(m.replace("_", " "))
-            a.grid(alpha=0.3)
-        return ax
-
-    def __repr__(self) -> str:
-        if not self.records:
-            return "History(empty)"
-        keys = [k for k in self.columns if k != "epoch"]
-        lines = ["epoch  " + "  ".join(f"{k:>14}" for k in keys)]
-        for r in self.records:
-            lines.append(
-                f"{int(r['epoch']):5d}  "
-                + "  ".join(f"{r.get(k, float('nan')):14.4f}" for k in keys)
-            )
-        return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -624,7 +438,7 @@ def fit(
         for epoch in range(start, epochs):
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
             # augmentation and dropout of this epoch (each process of a torchrun job its own)
-            torch.manual_seed(seed * 100_003 + epoch + 7_919 * _rank())
+            torch.manual_seed(epoch_seed(seed, epoch) + 7_919 * _rank())
             loader = make_loader(train_data, batch_size, True, seed, epoch, num_workers, dev)
             t0 = time.perf_counter()
             lr_now = opt.param_groups[0]["lr"]
@@ -670,114 +484,3 @@ def fit(
     net._fcnlib_trained = True
     net.fcnlib_history = history
     return history
-
-
-# ----------------------------------------------------------------------------- checkpoints
-def _model_info(model: nn.Module) -> dict:
-    m = _unwrap(model)
-    return {
-        "arch": getattr(m, "arch", None),
-        "class": type(m).__name__,
-        "num_classes": getattr(m, "num_classes", None),
-    }
-
-
-def save_checkpoint(
-    path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler=None,
-    epoch: int | None = None,
-    scaler=None,
-    **extra,
-) -> Path:
-    """Write a checkpoint atomically (a temporary file in the same folder, then a rename).
-
-    It records the model's architecture name and class count, the fcnlib version, the
-    random-number states and any ``extra`` values (plain Python types and tensors only).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np_state = np.random.get_state()
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "fcnlib_version": __version__,
-        "model_info": _model_info(model),
-        "model": _unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "epoch": epoch,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "numpy": [
-                np_state[0],
-                torch.from_numpy(np_state[1].astype(np.int64)),
-                *map(float, np_state[2:]),
-            ],
-            "python": random.getstate(),
-        },
-        **extra,
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def load_checkpoint(
-    path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler=None,
-    scaler=None,
-    map_location="cpu",
-    strict: bool = True,
-) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and optimizer...).
-
-    Uses ``torch.load(weights_only=True)``: a file that would run code when unpickled is
-    refused. A checkpoint of another architecture or class count raises ``ValueError``
-    naming both. Returns the checkpoint's dict (epoch, history, extras).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # UnpicklingError and friends
-        raise ValueError(
-            f"{path} is not a loadable fcnlib checkpoint (refused by torch.load(weights_only=True)): "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not an fcnlib checkpoint (no '{CHECKPOINT_FORMAT}' format tag)"
-        )
-    saved, here = state.get("model_info", {}), _model_info(model)
-    desc = lambda i: f"{i.get('arch') or i.get('class')} with {i.get('num_classes')} classes"  # noqa: E731
-    if (
-        saved.get("num_classes") != here["num_classes"]
-        or (saved.get("arch") and here["arch"] and saved["arch"] != here["arch"])
-        or saved.get("class") != here["class"]
-    ):
-        raise ValueError(f"{path} holds a {desc(saved)}, but the model given is a {desc(here)}")
-    try:
-        _unwrap(model).load_state_dict(state["model"], strict=strict)
-    except RuntimeError as e:
-        raise ValueError(
-            f"{path} does not fit the model ({desc(saved)} vs {desc(here)}): {str(e).splitlines()[0]}"
-        ) from None
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler") is not None:
-        scaler.load_state_dict(state["scaler"])
-    return state

@@ -7,39 +7,13 @@ size, average the class probabilities, and take the most probable class per pixe
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_images, logits_of
+from ._checks import check_images, image_to_tensor, logits_of
+from ._checks import model_device as _model_device
 
-
-def image_to_tensor(image) -> torch.Tensor:
-    """A PIL image or ``H x W x 3`` uint8 array -> float tensor ``3 x H x W`` in [0, 1].
-
-    Conversions are deliberate: greyscale ("L") is repeated into three channels, a palette
-    image ("P") is looked up in its palette, and an alpha channel ("RGBA", "LA") is dropped.
-    Tensors pass through unchanged.
-    """
-    if isinstance(image, torch.Tensor):
-        return image
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
-        image = np.array(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, -1)
-        if image.ndim != 3 or image.shape[-1] not in (3, 4):
-            raise ValueError(f"image array has shape {image.shape}: expected H x W x 3 (RGB)")
-        image = image[..., :3]
-        t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-        return t.float() / 255 if t.dtype == torch.uint8 else t.float()
-    raise TypeError(
-        f"cannot read an image from {type(image).__name__}: pass a tensor, a PIL image or an array"
-    )
+__all__ = ["image_to_tensor", "predict", "predict_proba"]
 
 
 def _as_batch(images) -> torch.Tensor:
@@ -58,11 +32,6 @@ def _as_batch(images) -> torch.Tensor:
     if isinstance(images, torch.Tensor) and images.dim() == 3:
         images = images.unsqueeze(0)
     return check_images(images, "images", channels=None)
-
-
-def _model_device(model: torch.nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
 
 
 @torch.inference_mode()

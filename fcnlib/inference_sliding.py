@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_images, logits_of
+from ._checks import check_images, logits_of, model_device
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -67,8 +67,7 @@ def sliding_window_predict(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     model.eval()
-    param = next(model.parameters(), None)
-    x = x.to(param.device if param is not None else "cpu")
+    x = x.to(model_device(model))
     b, _, h, w = x.shape
     wh, ww = min(win[0], h), min(win[1], w)
     boxes = [

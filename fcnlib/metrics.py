@@ -3,14 +3,21 @@
 As in torchvision's ``references/segmentation/utils.py``: accumulate **one** confusion
 matrix over every pixel of every image (with ``bincount``) and compute IoU at the end.
 Averaging per-batch IoUs instead would weight small batches and rare classes wrongly.
+
+Per-image and per-object scores, for error analysis rather than for reporting a model:
+:func:`image_metrics` (one image's pixel accuracy and IoUs), :func:`mask_iou` (two binary
+masks), :func:`object_scores` (recall and IoU of every object), :func:`distance_to_boundary`
+(how far each pixel lies inside its region) and :func:`boundary_f1` (outline quality).
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_masks
+from ._checks import IGNORE_INDEX, check_masks
 
 
 class ConfusionMatrix:
@@ -21,7 +28,7 @@ class ConfusionMatrix:
     A target label outside ``[0, K)`` that is not the ignore label raises ``ValueError``.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = 255):
+    def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX):
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         self.num_classes = num_classes
@@ -138,7 +145,10 @@ def _dilate(b: torch.Tensor, radius: int) -> torch.Tensor:
 
 
 def boundary_f1(
-    pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2, ignore_index: int | None = 255
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    tolerance: int = 2,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> float:
     """Boundary F-score: how well predicted outlines match the true ones, within ``tolerance`` px.
 
@@ -174,3 +184,124 @@ def boundary_f1(
     if precision + recall == 0:
         return 0.0
     return 2 * precision * recall / (precision + recall)
+
+
+# ----------------------------------------------------------------------------- per image and per object
+def _label_maps(pred, target, name="pred") -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError("pred and target must be torch tensors of class indices")
+    if pred.is_floating_point():
+        raise TypeError(f"{name} must hold class indices (use logits.argmax(1)), got {pred.dtype}")
+    if pred.dim() == 2:
+        pred, target = pred[None], target[None]
+    if pred.shape != target.shape or pred.dim() != 3:
+        raise ValueError(
+            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be H x W or B x H x W"
+        )
+    return pred.cpu(), target.cpu()
+
+
+def object_scores(
+    pred, target, ignore_index: int = IGNORE_INDEX, background: int = 0
+) -> list[dict]:
+    """Scores of every object in ``target``: how much of it was found, and how cleanly.
+
+    ``pred`` and ``target``: label maps ``B x H x W`` (or ``H x W``). An *object* is a connected
+    region (8-neighbourhood) of one class other than ``background`` in ``target`` (two touching
+    objects of the same class count as one). For each object ``G`` of class ``c``:
+
+    * ``recall``: the share of its pixels predicted as ``c``;
+    * ``iou``: ``|G & P| / |G | P|`` where ``P`` is the union of the connected regions of
+      ``pred == c`` that overlap ``G`` (so a prediction that leaks out of the object, or merges
+      it with another, costs IoU); pixels labelled ``ignore_index`` count in neither.
+
+    Returns one dict per object: ``image`` (index in the batch), ``label``, ``area`` (pixels),
+    ``size`` (``sqrt(area)``, in pixels), ``recall``, ``iou``.
+    """
+    pred, target = _label_maps(pred, target)
+    rows = []
+    for b in range(target.shape[0]):
+        t = target[b].numpy()
+        p = pred[b].numpy()
+        valid = t != ignore_index
+        for c in np.unique(t[valid]):
+            if c == background:
+                continue
+            n_g, g_lab = cv2.connectedComponents((t == c).astype(np.uint8), connectivity=8)
+            pc = (p == c) & valid
+            _, p_lab = cv2.connectedComponents(pc.astype(np.uint8), connectivity=8)
+            for g in range(1, n_g):
+                obj = g_lab == g
+                hit = obj & pc
+                touched = np.unique(p_lab[hit])
+                region = np.isin(p_lab, touched[touched > 0])
+                area = int(obj.sum())
+                inter = int((obj & region).sum())
+                union = int((obj | region).sum())
+                rows.append(
+                    {
+                        "image": b,
+                        "label": int(c),
+                        "area": area,
+                        "size": float(np.sqrt(area)),
+                        "recall": float(hit.sum()) / area,
+                        "iou": inter / union,
+                    }
+                )
+    return rows
+
+
+def distance_to_boundary(mask, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """For every pixel, its distance (in pixels, chessboard metric) to the nearest pixel of
+    another label: 1 on an object's outline, growing towards its interior.
+
+    ``mask``: ``H x W`` or ``B x H x W`` labels; returns a long tensor of the same shape
+    (0 at ``ignore_index`` pixels). The image border does not count as a boundary.
+    """
+    if not isinstance(mask, torch.Tensor) or mask.is_floating_point():
+        raise TypeError("mask must be a tensor of integer labels, H x W or B x H x W")
+    squeeze = mask.dim() == 2
+    m = mask[None] if squeeze else mask
+    out = np.zeros(m.shape, np.int64)
+    for b, t in enumerate(m.cpu().numpy()):
+        for c in np.unique(t):
+            if c == ignore_index:
+                continue
+            inside = (t == c).astype(np.uint8)
+            # pad with the same label so that the image border is not a boundary
+            padded = cv2.copyMakeBorder(inside, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+            d = cv2.distanceTransform(padded, cv2.DIST_C, 3)[1:-1, 1:-1]
+            out[b][t == c] = np.rint(d[t == c]).astype(np.int64)
+    out = torch.from_numpy(out)
+    return out[0] if squeeze else out
+
+
+def image_metrics(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index=IGNORE_INDEX
+):
+    """Pixel accuracy and per-class IoU of one image (``H x W`` label maps).
+
+    Returns ``{"pixel_accuracy": float, "iou": {class: float}}`` with an IoU for every class
+    that occurs in the target or the prediction (ignored pixels excluded).
+    """
+    valid = (
+        target != ignore_index
+        if ignore_index is not None
+        else torch.ones_like(target, dtype=torch.bool)
+    )
+    p, t = pred[valid], target[valid]
+    acc = float((p == t).float().mean()) if t.numel() else float("nan")
+    iou = {}
+    for c in range(num_classes):
+        inter = int(((p == c) & (t == c)).sum())
+        union = int(((p == c) | (t == c)).sum())
+        if union:
+            iou[c] = inter / union
+    return {"pixel_accuracy": acc, "iou": iou}
+
+
+def mask_iou(pred, target) -> float:
+    """IoU of two boolean masks (any shape); 1.0 when both are empty."""
+    p, t = np.asarray(pred, bool), np.asarray(target, bool)
+    union = (p | t).sum()
+    return float((p & t).sum() / union) if union else 1.0

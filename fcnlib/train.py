@@ -32,7 +32,6 @@ import ast
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from . import __version__, engine, models
+from ._files import AtomicPath
 from .data import datasets as D
 
 
@@ -141,10 +141,8 @@ def _distributed() -> tuple[int, int, int]:
 
 def _write_json(path: Path, obj) -> None:
     """Write JSON atomically (a temporary file in the same folder, then a rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    with AtomicPath(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _plain(v):

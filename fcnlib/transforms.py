@@ -27,9 +27,11 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from ._checks import IGNORE_INDEX
+from ._checks import to_tv_image as _as_image
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IGNORE_INDEX = 255
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -51,25 +53,6 @@ def _pair(size, name: str) -> tuple[int, int]:
     ):
         raise ValueError(f"{name} must be a positive int or a pair (H, W) of them, got {size!r}")
     return int(size[0]), int(size[1])
-
-
-def _as_image(image) -> tv_tensors.Image:
-    if isinstance(image, Image.Image):
-        image = image.convert("RGB")
-    elif isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image array has shape {image.shape}: expected H x W x 3")
-        image = torch.from_numpy(np.ascontiguousarray(image).transpose(2, 0, 1))
-    elif not isinstance(image, torch.Tensor):
-        raise TypeError(
-            f"image must be a PIL image, numpy array or tensor, got {type(image).__name__}"
-        )
-    image = v2.ToImage()(image)
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(
-            f"image has shape {tuple(image.shape)}: expected 3 x H x W (RGB, channels first)"
-        )
-    return F.to_dtype(image, torch.float32, scale=True)
 
 
 def _as_mask(mask) -> tv_tensors.Mask:

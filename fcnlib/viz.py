@@ -3,6 +3,9 @@
 Conventions: images are ``3 x H x W`` float tensors in ``[0, 1]`` (or ``H x W x 3`` arrays),
 masks are ``H x W`` integer labels, palettes are ``K x 3`` uint8 arrays. The ignore label
 (255) is drawn in light grey, as in PASCAL VOC's own pictures.
+
+Videos (``T x H x W x 3`` uint8 RGB stacks, as :mod:`fcnlib.video` uses) are shown frame by
+frame with :func:`show_frames` and played with :func:`animate` / :func:`animation_html`.
 """
 
 from __future__ import annotations
@@ -14,25 +17,9 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch
 
-IGNORE_COLOUR = np.array([224, 224, 192], np.uint8)
+from ._checks import IGNORE_COLOUR, IGNORE_INDEX, to_numpy_image, to_uint8_frame
+
 ERROR_COLOUR = np.array([255, 0, 255], np.uint8)
-
-
-def to_numpy_image(image) -> np.ndarray:
-    """``3 x H x W`` tensor or ``H x W x 3`` array (float in [0, 1] or uint8) -> ``H x W x 3`` float."""
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu()
-        if image.dim() == 3 and image.shape[0] in (1, 3):
-            image = image.permute(1, 2, 0)
-        image = image.numpy()
-    image = np.asarray(image)
-    if image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255
-    if image.ndim != 3 or image.shape[-1] not in (1, 3):
-        raise ValueError(f"image has shape {image.shape}: expected 3 x H x W or H x W x 3")
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, -1)
-    return np.clip(image, 0, 1)
 
 
 def _mask_np(mask) -> np.ndarray:
@@ -44,7 +31,7 @@ def _mask_np(mask) -> np.ndarray:
     return mask.astype(np.int64)
 
 
-def colorize(mask, palette, ignore_index: int = 255) -> np.ndarray:
+def colorize(mask, palette, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Label mask ``H x W`` -> colour picture ``H x W x 3`` uint8 (ignore label in light grey)."""
     m = _mask_np(mask)
     pal = np.asarray(palette, np.uint8)
@@ -61,7 +48,12 @@ def colorize(mask, palette, ignore_index: int = 255) -> np.ndarray:
 
 
 def overlay(
-    image, mask, palette, alpha: float = 0.5, ignore_index: int = 255, background: int | None = 0
+    image,
+    mask,
+    palette,
+    alpha: float = 0.5,
+    ignore_index: int = IGNORE_INDEX,
+    background: int | None = 0,
 ):
     """Blend the coloured mask over the image; ``background`` pixels (class 0) stay unblended.
 
@@ -80,7 +72,7 @@ def overlay(
     return img * (1 - a[..., None]) + col * a[..., None]
 
 
-def error_map(pred, target, ignore_index: int = 255) -> np.ndarray:
+def error_map(pred, target, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """``H x W x 3`` uint8: correct pixels black, wrong pixels magenta, ignored pixels grey."""
     p, t = _mask_np(pred), _mask_np(target)
     out = np.zeros((*t.shape, 3), np.uint8)
@@ -109,7 +101,7 @@ def show_samples(
     classes: Sequence[str] | None = None,
     titles: Sequence[str] | None = None,
     max_rows: int = 4,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     size: float = 2.2,
 ):
     """A grid: one row per image with columns image / truth / prediction / errors.
@@ -197,3 +189,87 @@ def plot_history(
         axes[0][-1].legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- videos
+def _as_videos(videos) -> list[np.ndarray]:
+    vids = [np.stack([to_uint8_frame(f, i) for i, f in enumerate(v)]) for v in videos]
+    if not vids:
+        raise ValueError("videos is empty")
+    if len({len(v) for v in vids}) > 1:
+        raise ValueError(f"videos have different frame counts: {[len(v) for v in vids]}")
+    return vids
+
+
+def show_frames(videos, titles=None, indices=None, height: float = 2.0):
+    """Figure: one row per video, one column per frame index (default: 4 evenly spaced)."""
+    vids = _as_videos(videos)
+    t = len(vids[0])
+    if indices is None:
+        indices = np.unique(np.linspace(0, t - 1, min(4, t)).round().astype(int)).tolist()
+    h, w = vids[0].shape[1:3]
+    fig, axes = plt.subplots(
+        len(vids), len(indices), figsize=(height * w / h * len(indices), height * len(vids)),
+        squeeze=False,
+    )  # fmt: skip
+    for r, v in enumerate(vids):
+        for c, i in enumerate(indices):
+            ax = axes[r, c]
+            ax.imshow(v[i])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"frame {i}")
+            if c == 0 and titles is not None:
+                ax.set_ylabel(titles[r])
+    fig.tight_layout()
+    return fig
+
+
+def animate(videos, titles=None, fps: float = 10.0, height: float = 2.5):
+    """A matplotlib ``FuncAnimation`` playing ``videos`` (each ``T x H x W x 3``) side by side."""
+    from matplotlib import animation
+
+    vids = _as_videos(videos)
+    h, w = vids[0].shape[1:3]
+    fig, axes = plt.subplots(
+        1, len(vids), figsize=(height * w / h * len(vids), height + 0.3), squeeze=False
+    )
+    ims = []
+    for j, (ax, v) in enumerate(zip(axes[0], vids)):
+        ims.append(ax.imshow(v[0]))
+        ax.axis("off")
+        if titles is not None:
+            ax.set_title(titles[j])
+    fig.tight_layout()
+
+    def update(i):
+        for im, v in zip(ims, vids):
+            im.set_data(v[i])
+        return ims
+
+    anim = animation.FuncAnimation(fig, update, frames=len(vids[0]), interval=1000 / fps, blit=True)
+    plt.close(fig)  # the animation is shown as HTML, not as a static figure
+    return anim
+
+
+def animation_html(
+    videos, titles=None, fps: float = 10.0, height: float = 2.5, embed_limit_mb: float = 40
+):
+    """``videos`` side by side as an HTML animation for a notebook.
+
+    An HTML5 ``<video>`` when matplotlib finds ffmpeg, otherwise matplotlib's JavaScript
+    player (``to_jshtml``, one JPEG per frame, about ten times smaller than PNG for noisy
+    frames; needs nothing else). Returns IPython's ``HTML``.
+    """
+    import matplotlib as mpl
+    from IPython.display import HTML
+    from matplotlib import animation
+
+    anim = animate(videos, titles, fps, height)
+    with mpl.rc_context(
+        {"animation.embed_limit": embed_limit_mb, "animation.frame_format": "jpeg"}
+    ):
+        if animation.writers.is_available("ffmpeg"):
+            return HTML(anim.to_html5_video())
+        return HTML(anim.to_jshtml(fps=fps, default_mode="loop"))

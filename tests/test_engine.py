@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from fcnlib import engine
+from fcnlib import engine, models
 from fcnlib.data import ShapesScenes
 from fcnlib.models import PerPixelNet, SegmentationModel
 
@@ -155,7 +155,12 @@ def test_checkpoint_round_trip_is_atomic_and_records_the_model(tmp_path):
     state = engine.load_checkpoint(path, m2, opt2)
     assert same_weights(weights(m), weights(m2))
     assert state["epoch"] == 4 and state["note"] == "hello"
-    assert state["model_info"] == {"arch": "perpixel", "class": "PerPixelNet", "num_classes": 6}
+    assert state["model_info"] == {
+        "arch": "perpixel",
+        "class": "PerPixelNet",
+        "num_classes": 6,
+        "build": None,  # not made by models.build: load_model cannot rebuild it
+    }
     assert opt2.state_dict()["state"][0]["momentum_buffer"] is not None
 
 
@@ -215,3 +220,58 @@ def test_history_plot_and_repr(shapes):
     assert len(axes) == 2 and len(axes[0].lines[0].get_xdata()) == 2
     assert "train_loss" in repr(h)
     assert engine.History.from_dict(h.to_dict()).records == h.records
+
+
+# ----------------------------------------------------------------------------- load_model
+def test_build_records_its_call_and_load_model_rebuilds_from_the_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = models.build("encoder_decoder", 3, width=4, stages=2, upsample="transposed")
+    assert model.build_config == {
+        "name": "encoder_decoder",
+        "num_classes": 3,
+        "kwargs": {"width": 4, "stages": 2, "upsample": "transposed"},
+    }
+    path = engine.save_checkpoint(tmp_path / "m.pt", model, image_size=32)
+    loaded, state = engine.load_model(path, return_checkpoint=True)
+    assert type(loaded) is type(model) and not loaded.training
+    assert (loaded.width, loaded.stages, loaded.upsample) == (4, 2, "transposed")
+    assert state["image_size"] == 32
+    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    x = torch.rand(2, 3, 20, 20)
+    torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_load_model_does_not_fetch_pretrained_weights(tmp_path, monkeypatch):
+    model = models.build("fcn_resnet18", 3, pretrained_backbone=False)
+    model.build_config["kwargs"]["pretrained_backbone"] = True  # as if built with them
+    path = engine.save_checkpoint(tmp_path / "m.pt", model)
+    from fcnlib.models import resnet
+
+    def refuse(name):
+        raise AssertionError("load_model must not load ImageNet weights")
+
+    monkeypatch.setattr(resnet, "load_imagenet_weights", refuse)
+    loaded = engine.load_model(path)
+    assert loaded.build_config["kwargs"]["pretrained_backbone"] is True
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_load_model_needs_a_model_made_by_build(tmp_path):
+    path = engine.save_checkpoint(tmp_path / "m.pt", models.AllConvNet(3, width=4, depth=1))
+    with pytest.raises(ValueError, match="load_checkpoint"):
+        engine.load_model(path)
+    with pytest.raises(FileNotFoundError):
+        engine.load_model(tmp_path / "missing.pt")
+
+
+def test_build_config_is_none_for_arguments_a_checkpoint_cannot_hold(monkeypatch):
+    from fcnlib.models import registry
+
+    monkeypatch.setitem(registry._REGISTRY, "probe", lambda k, **kw: PerPixelNet(k))
+    assert models.build("probe", 3, rates=(6, 12), note=None).build_config["kwargs"] == {
+        "rates": (6, 12),
+        "note": None,
+    }
+    assert models.build("probe", 3, preprocess=lambda x: x).build_config is None

@@ -255,3 +255,33 @@ def test_zero_initialised_block_is_the_identity_and_still_learns():
 def test_zero_init_residual_must_be_a_bool():
     with pytest.raises(ValueError, match="zero_init_residual"):
         resnet.resnet_backbone("resnet18", zero_init_residual="yes")
+
+
+def test_offline_download_fails_fast_without_touching_the_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(resnet, "reachable", lambda host: False)  # the network is down
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("no download may start when the server cannot be reached")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="cannot be reached") as err:
+        models.deeplab(3, "resnet18", pretrained_backbone=True)
+    assert time.monotonic() - start < 5
+    assert str(resnet.weights_path("resnet18")) in str(err.value)
+    assert "pretrained_backbone=False" in str(err.value)
+
+
+def test_imagenet_weights_come_through_torchvisions_get_state_dict(monkeypatch):
+    calls = []
+
+    def fake(self, *args, **kwargs):
+        calls.append((self, kwargs))
+        return resnet.resnet_backbone("resnet18").state_dict()
+
+    monkeypatch.setattr(type(resnet.BACKBONES["resnet18"][1]), "get_state_dict", fake)
+    monkeypatch.setattr(resnet, "reachable", lambda host: True)
+    models.fcn_resnet(3, "resnet18", pretrained_backbone=True)
+    assert calls and calls[0][0] is resnet.BACKBONES["resnet18"][1]
+    assert calls[0][1]["weights_only"] is True and calls[0][1]["check_hash"] is True

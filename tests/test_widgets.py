@@ -318,7 +318,7 @@ def fake_analysis(monkeypatch):
 
 def test_receptive_field_explorer_sliders_move_both_fields(fake_analysis):
     torch.manual_seed(0)
-    fake_analysis.result = {"size": 5}
+    fake_analysis.result = types.SimpleNamespace(size=5)
     image = torch.rand(3, 20, 20)
     rf = widgets.ReceptiveFieldExplorer(ConvStack(2), image, zoom=2)
     assert rf.rf_size == 5 and rf.theoretical_checkbox.value
@@ -346,7 +346,7 @@ def test_receptive_field_explorer_sliders_move_both_fields(fake_analysis):
 
 
 def test_receptive_field_explorer_opacity_slider(fake_analysis):
-    fake_analysis.result = 3
+    fake_analysis.result = types.SimpleNamespace(size=3)
     image = torch.rand(3, 10, 10)
     rf = widgets.ReceptiveFieldExplorer(ConvStack(1), image, zoom=1)
     rf.theoretical_checkbox.value = False
@@ -373,7 +373,7 @@ def test_receptive_field_explorer_without_theoretical_field(fake_analysis):
 
 
 def test_receptive_field_explorer_log_scale_changes_picture(fake_analysis):
-    fake_analysis.result = 3
+    fake_analysis.result = types.SimpleNamespace(size=3)
     rf = widgets.ReceptiveFieldExplorer(ConvStack(3), torch.rand(3, 16, 16))
     linear = rf.current_image()
     rf.log_checkbox.value = True

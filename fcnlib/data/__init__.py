@@ -4,8 +4,11 @@
 the built-in data to PASCAL VOC, CamVid or a folder of your own images and masks changes one
 name. ``DATASETS[name]`` describes each data set (classes, palette, ignore label, how to
 obtain it, licence); a folder data set's classes come with the folder (``dataset.classes``).
+:mod:`fcnlib.data.clip` makes video of the built-in shapes (:func:`make_clip`) and training
+scenes for one fixed camera.
 """
 
+from .clip import CameraScenes, Clip, make_clip
 from .datasets import (
     DATASETS,
     DatasetDownloadError,
@@ -22,6 +25,8 @@ from .voc import export_voc
 
 __all__ = [
     "CLASSES",
+    "CameraScenes",
+    "Clip",
     "DATASETS",
     "IGNORE_INDEX",
     "PALETTE",
@@ -36,4 +41,5 @@ __all__ = [
     "course_datasets",
     "export_voc",
     "get_dataset",
+    "make_clip",
 ]

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import IGNORE_INDEX
 from .shapes import CLASSES as SHAPES_CLASSES
 from .shapes import PALETTE as SHAPES_PALETTE
 
-IGNORE_INDEX = 255
 README = "data/README.md"
 
 

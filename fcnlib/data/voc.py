@@ -8,11 +8,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .._checks import IGNORE_COLOUR, IGNORE_INDEX
+
 
 def _palette_bytes(palette) -> list[int]:
     pal = np.zeros((256, 3), np.uint8)
     pal[: len(palette)] = np.asarray(palette, np.uint8)
-    pal[255] = (224, 224, 192)  # VOC's colour for the ignore label
+    pal[IGNORE_INDEX] = IGNORE_COLOUR
     return pal.flatten().tolist()
 
 

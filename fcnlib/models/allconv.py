@@ -9,28 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from .base import SegmentationModel
+from .blocks import ConvBNReLU
 from .registry import register
-
-
-class ConvBNReLU(nn.Sequential):
-    """``3x3 conv (padding keeps H x W) -> BatchNorm -> ReLU``; ``B x C_in x H x W -> B x C_out x H x W``."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int = 3, dilation: int = 1
-    ):
-        padding = dilation * (kernel_size - 1) // 2
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size,
-                padding=padding,
-                dilation=dilation,
-                bias=False,
-            ),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        )
 
 
 class AllConvNet(SegmentationModel):

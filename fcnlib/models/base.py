@@ -7,6 +7,10 @@ some (usually reduced) resolution and then bilinearly upsamples them to the inpu
 
 whatever H and W are (odd sizes included). Models with an auxiliary head return
 ``{"out": ..., "aux": ...}`` when called with ``return_aux=True``.
+
+:class:`SegmentationModel` keeps the contract (check the input, upsample the logits);
+:class:`ResNetSegmentation` is torchvision's backbone -> classifier (-> aux classifier)
+layout on top of it, shared by FCN-ResNet and DeepLab.
 """
 
 from __future__ import annotations
@@ -64,3 +68,40 @@ class SegmentationModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}"
+
+
+class ResNetSegmentation(SegmentationModel):
+    """Backbone features -> ``classifier`` (and ``aux_classifier`` on ``layer3``) -> logits.
+
+    ``backbone`` returns ``{"out": layer4 features, "aux": layer3 features}`` (the latter only
+    with an aux head). ``forward(x)`` gives ``B x K x H x W`` logits; ``forward(x,
+    return_aux=True)`` the dict ``{"out", "aux"}``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        classifier: nn.Module,
+        aux_classifier: nn.Module | None,
+        num_classes: int,
+        output_stride: int,
+    ):
+        super().__init__(num_classes)
+        self.backbone = backbone
+        self.classifier = classifier
+        self.aux_classifier = aux_classifier
+        self.output_stride = output_stride
+
+    def _classify(self, features: dict):
+        """Class scores from the backbone's features (``classifier`` on ``layer4``)."""
+        return self.classifier(features["out"])
+
+    def _forward(self, x):
+        features = self.backbone(x)
+        out = {"out": self._classify(features)}
+        if self.aux_classifier is not None:
+            out["aux"] = self.aux_classifier(features["aux"])
+        return out
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, output_stride={self.output_stride}"

@@ -24,83 +24,45 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models.segmentation.deeplabv3 import ASPPPooling
+from torchvision.models.segmentation.fcn import FCNHead
 
-from .fcn_resnet import FCNHead, ResNetSegmentation, resnet_features
+from .base import ResNetSegmentation
+from .blocks import ConvBNReLU, SeparableConv2d
 from .registry import register
-from .resnet import stage_channels
+from .resnet import resnet_features, stage_channels
+
+__all__ = [
+    "ASPP",
+    "ASPPConv",
+    "ASPPPooling",
+    "DeepLabHead",
+    "DeepLabV3",
+    "DeepLabV3Plus",
+    "DeepLabV3PlusHead",
+    "SeparableConv2d",
+    "deeplab",
+]
 
 
-class SeparableConv2d(nn.Sequential):
-    """Depthwise-separable 3x3 convolution: ``in_channels -> out_channels``, size kept.
+class ASPPConv(ConvBNReLU):
+    """3x3 conv (full or separable) with ``dilation`` (padding keeps the size), BN, ReLU.
 
-    A depthwise 3x3 convolution (one filter per channel, ``groups=in_channels``, dilated by
-    ``dilation``) looks at space; a 1x1 convolution then mixes the channels. Weights:
-    ``9 * in + in * out`` instead of ``9 * in * out``. No bias: a BatchNorm follows.
+    With ``separable=False`` this is torchvision's ``ASPPConv`` layer for layer.
     """
-
-    def __init__(self, in_channels: int, out_channels: int, dilation: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(
-                in_channels,
-                in_channels,
-                3,
-                padding=dilation,
-                dilation=dilation,
-                groups=in_channels,
-                bias=False,
-            ),
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
-        )
-
-
-def conv3x3(
-    in_channels: int, out_channels: int, dilation: int = 1, separable: bool = False
-) -> nn.Module:
-    """A bias-free 3x3 convolution that keeps the size: full, or :class:`SeparableConv2d`."""
-    if separable:
-        return SeparableConv2d(in_channels, out_channels, dilation)
-    return nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False)
-
-
-def conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
-    """``conv`` (``channels`` outputs), BatchNorm, ReLU: the unit every head here is made of."""
-    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU())
-
-
-class ASPPConv(nn.Sequential):
-    """3x3 conv (full or separable) with ``dilation`` (padding keeps the size), BN, ReLU."""
 
     def __init__(
         self, in_channels: int, out_channels: int, dilation: int, separable: bool = False
     ) -> None:
-        super().__init__(
-            *conv_bn_relu(conv3x3(in_channels, out_channels, dilation, separable), out_channels)
-        )
-
-
-class ASPPPooling(nn.Sequential):
-    """Image-level features: global average pool, 1x1 conv, BN, ReLU, broadcast to ``h x w``."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
-        for mod in self:
-            x = mod(x)
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        super().__init__(in_channels, out_channels, 3, dilation, separable)
 
 
 class ASPP(nn.Module):
     """Atrous Spatial Pyramid Pooling: ``B x in_channels x h x w -> B x out_channels x h x w``.
 
     Branches (``self.convs``): a 1x1 conv, one :class:`ASPPConv` per rate in
-    ``atrous_rates`` (depthwise-separable with ``separable=True``), and :class:`ASPPPooling`;
+    ``atrous_rates`` (depthwise-separable with ``separable=True``), and torchvision's
+    ``ASPPPooling`` (global average pool, 1x1 conv, BN, ReLU, broadcast back to ``h x w``);
     concatenated, then ``self.project`` (1x1 conv, BN, ReLU, dropout 0.5).
     """
 
@@ -112,7 +74,7 @@ class ASPP(nn.Module):
         separable: bool = False,
     ) -> None:
         super().__init__()
-        modules = [conv_bn_relu(nn.Conv2d(in_channels, out_channels, 1, bias=False), out_channels)]
+        modules = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
         modules += [ASPPConv(in_channels, out_channels, rate, separable) for rate in atrous_rates]
         modules.append(ASPPPooling(in_channels, out_channels))
         self.convs = nn.ModuleList(modules)
@@ -144,7 +106,7 @@ class DeepLabHead(nn.Sequential):
     ) -> None:
         super().__init__(
             ASPP(in_channels, atrous_rates, channels, separable),
-            *conv_bn_relu(conv3x3(channels, channels, 1, separable), channels),
+            *ConvBNReLU(channels, channels, separable=separable),
             nn.Conv2d(channels, num_classes, 1),
         )
 
@@ -172,12 +134,10 @@ class DeepLabV3PlusHead(nn.Module):
     ) -> None:
         super().__init__()
         self.aspp = ASPP(in_channels, atrous_rates, channels, separable)
-        self.low_project = conv_bn_relu(
-            nn.Conv2d(low_channels, low_projection, 1, bias=False), low_projection
-        )
+        self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
         self.decoder = nn.Sequential(
-            *conv_bn_relu(conv3x3(channels + low_projection, channels, 1, separable), channels),
-            *conv_bn_relu(conv3x3(channels, channels, 1, separable), channels),
+            *ConvBNReLU(channels + low_projection, channels, separable=separable),
+            *ConvBNReLU(channels, channels, separable=separable),
         )
         self.score = nn.Conv2d(channels, num_classes, 1)
 
@@ -192,7 +152,13 @@ class DeepLabV3(ResNetSegmentation):
     """DeepLabV3 with a ResNet backbone; build it with :func:`deeplab`."""
 
     def __init__(
-        self, backbone, classifier, aux_classifier, num_classes, output_stride, atrous_rates
+        self,
+        backbone: nn.Module,
+        classifier: nn.Module,
+        aux_classifier: nn.Module | None,
+        num_classes: int,
+        output_stride: int,
+        atrous_rates: Sequence[int],
     ):
         super().__init__(backbone, classifier, aux_classifier, num_classes, output_stride)
         self.atrous_rates = tuple(atrous_rates)  # the rates ASPP uses at this output stride
@@ -246,8 +212,8 @@ def deeplab(
             layout, so that its weights load).
         zero_init_residual: from scratch, start every residual block as the identity (its
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
-            ``None``: on for V3+, off for V3. From scratch on the built-in scenes it raised
-            V3+'s mIoU in every seed tried and did not help V3 (``benchmarks/compare.md``).
+            ``None``: on for V3+, off for V3 (``benchmarks/compare.md`` measures both choices
+            on the built-in scenes).
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
@@ -264,39 +230,46 @@ def deeplab(
         zero_init_residual = decoder
     if not isinstance(separable, bool):
         raise ValueError(f"separable must be True, False or None, got {separable!r}")
-    rates = tuple(r * 16 // output_stride for r in rates)
     return _deeplab(
-        num_classes,
-        backbone,
-        output_stride,
-        rates,
-        aux_loss,
-        pretrained_backbone,
-        aspp_channels,
-        decoder,
-        separable,
-        zero_init_residual,
+        num_classes=num_classes,
+        backbone=backbone,
+        output_stride=output_stride,
+        atrous_rates=tuple(r * 16 // output_stride for r in rates),
+        aux_loss=aux_loss,
+        pretrained_backbone=pretrained_backbone,
+        channels=aspp_channels,
+        decoder=decoder,
+        separable=separable,
+        zero_init_residual=zero_init_residual,
     )
 
 
 def _deeplab(
-    num_classes,
-    backbone,
-    output_stride,
-    atrous_rates,
-    aux_loss=False,
-    pretrained_backbone=False,
-    channels=256,
-    decoder=False,
-    separable=False,
-    zero_init_residual=False,
+    *,
+    num_classes: int,
+    backbone: str,
+    output_stride: int,
+    atrous_rates: tuple[int, ...],
+    aux_loss: bool = False,
+    pretrained_backbone: bool = False,
+    channels: int = 256,
+    decoder: bool = False,
+    separable: bool = False,
+    zero_init_residual: bool = False,
 ) -> DeepLabV3:
+    """Assemble DeepLabV3 (or V3+ with ``decoder``); ``atrous_rates`` are the rates ASPP uses
+    at ``output_stride`` (already scaled). :func:`deeplab` checks and documents the options."""
     c3, c4 = stage_channels(backbone)
     aux = FCNHead(c3, num_classes) if aux_loss else None
     features = resnet_features(
-        backbone, output_stride, aux_loss, pretrained_backbone, decoder, zero_init_residual
+        backbone,
+        output_stride=output_stride,
+        aux=aux_loss,
+        low_level=decoder,  # V3+'s decoder also reads layer1 ("low")
+        pretrained=pretrained_backbone,
+        zero_init_residual=zero_init_residual,
     )
-    if decoder:  # the backbone also returns layer1 ("low") for the decoder
+    if decoder:
         head = DeepLabV3PlusHead(
             c4 // 8, c4, num_classes, atrous_rates, channels, separable=separable
         )

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .allconv import ConvBNReLU
 from .base import SegmentationModel
-from .encdec import DownBlock, transposed_upsample
+from .blocks import ConvBNReLU, DownBlock, transposed_upsample, zero_conv1x1
 from .registry import register
 
 VARIANTS = {"32s": 32, "16s": 16, "8s": 8}
@@ -48,7 +47,7 @@ class VGGBackbone(nn.Module):
         return {"pool3": pool3, "pool4": pool4, "pool5": pool5}
 
 
-class FCNHead(nn.Sequential):
+class VGGFCNHead(nn.Sequential):
     """The convolutionalised "fc6/fc7" and the class scores: ``B x C x h x w -> B x K x h x w``."""
 
     def __init__(
@@ -61,13 +60,6 @@ class FCNHead(nn.Sequential):
             nn.Dropout(dropout),
             nn.Conv2d(hidden, num_classes, 1),  # score_fr
         )
-
-
-def _zero_conv1x1(in_channels: int, out_channels: int) -> nn.Conv2d:
-    conv = nn.Conv2d(in_channels, out_channels, 1)
-    nn.init.zeros_(conv.weight)
-    nn.init.zeros_(conv.bias)
-    return conv
 
 
 class FCN(SegmentationModel):
@@ -92,13 +84,13 @@ class FCN(SegmentationModel):
         self.variant, self.width = variant, width
         self.backbone = VGGBackbone(width)
         ch = self.backbone.channels
-        self.classifier = FCNHead(ch["pool5"], num_classes, dropout=dropout)
+        self.classifier = VGGFCNHead(ch["pool5"], num_classes, dropout=dropout)
         if variant in ("16s", "8s"):
             self.upscore2 = transposed_upsample(num_classes, 2, "bilinear")
-            self.score_pool4 = _zero_conv1x1(ch["pool4"], num_classes)
+            self.score_pool4 = zero_conv1x1(ch["pool4"], num_classes)
         if variant == "8s":
             self.upscore_pool4 = transposed_upsample(num_classes, 2, "bilinear")
-            self.score_pool3 = _zero_conv1x1(ch["pool3"], num_classes)
+            self.score_pool3 = zero_conv1x1(ch["pool3"], num_classes)
         # the last step: fixed bilinear upsampling by the output stride (then crop to H x W)
         self.upscore = nn.Upsample(
             scale_factor=self.output_stride, mode="bilinear", align_corners=False

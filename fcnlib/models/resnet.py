@@ -18,7 +18,6 @@ The modules are torchvision's own, so state-dict keys (``conv1.weight``,
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,6 +25,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 from torchvision import models as tvm
+from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from .. import _net
@@ -39,7 +39,6 @@ BACKBONES = {
 # stages whose stride is replaced by dilation, per output stride (layer2, layer3, layer4)
 _DILATE = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
 _PROBE_TIMEOUT = 5.0  # seconds to decide that the weights server cannot be reached
-_DOWNLOAD_TIMEOUT = 30.0  # seconds a stalled download may wait for data
 
 
 def _check_choice(value, choices, name):
@@ -140,6 +139,27 @@ def _set_conv(conv: nn.Conv2d, stride: int, dilation: int) -> None:
     conv.padding = (dilation * (conv.kernel_size[0] // 2), dilation * (conv.kernel_size[1] // 2))
 
 
+def resnet_features(
+    name: str,
+    *,
+    output_stride: int,
+    aux: bool = False,
+    low_level: bool = False,
+    pretrained: bool = False,
+    zero_init_residual: bool = False,
+) -> IntermediateLayerGetter:
+    """:func:`resnet_backbone` as an ``IntermediateLayerGetter`` returning ``layer4`` as
+    ``"out"`` (``layer3`` as ``"aux"`` with ``aux``, ``layer1`` as ``"low"`` with
+    ``low_level``): the ``backbone`` of FCN-ResNet and DeepLab."""
+    resnet = resnet_backbone(name, output_stride, pretrained, zero_init_residual)
+    return_layers = {"layer4": "out"}
+    if aux:
+        return_layers["layer3"] = "aux"
+    if low_level:
+        return_layers["layer1"] = "low"
+    return IntermediateLayerGetter(resnet, return_layers=return_layers)
+
+
 def weights_path(name: str) -> Path:
     """Where torch keeps the ImageNet weights of backbone ``name`` (``$TORCH_HOME/hub/checkpoints``)."""
     _check_choice(name, BACKBONES, "backbone")
@@ -148,40 +168,32 @@ def weights_path(name: str) -> Path:
 
 
 def load_imagenet_weights(name: str) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet state dict for backbone ``name``.
+    """torchvision's ImageNet state dict for backbone ``name``, via ``Weights.get_state_dict``.
 
-    Read from the torch cache when the file is there; otherwise downloaded there. Offline,
-    a ``RuntimeError`` says within seconds that the weights could not be downloaded, where
-    the file is expected and how to put it there.
+    Read from the torch cache (:func:`weights_path`) when the file is there, otherwise
+    downloaded there by torchvision (its hash checked). Without a network a ``RuntimeError``
+    says so within seconds (a bounded probe of the server runs first, so nothing waits on a
+    stalled connection), and says where the file is expected and how to put it there.
     """
+    weights = BACKBONES[name][1]
     path = weights_path(name)
+    help_text = (
+        f"Could not download the pretrained weights {weights.url} (no network?). Either "
+        f"connect and retry, copy the file to {path} (torch's cache; set TORCH_HOME to move "
+        "it), or use pretrained_backbone=False to start from random weights."
+    )
     if not path.exists():
-        _download(BACKBONES[name][1].url, path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+        host = urlparse(weights.url).hostname
+        if not reachable(host):
+            raise RuntimeError(f"{host} cannot be reached. {help_text}")
+    try:
+        return weights.get_state_dict(
+            map_location="cpu", progress=True, check_hash=True, weights_only=True
+        )
+    except (urllib.error.URLError, OSError) as err:
+        raise RuntimeError(f"{err}. {help_text}") from None
 
 
 def reachable(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> bool:
     """Can a TCP connection to ``host`` be opened within ``timeout`` s (name lookup included)?"""
     return _net.reachable(host, port, timeout)
-
-
-def _download(url: str, path: Path) -> None:
-    host = urlparse(url).hostname
-    help_text = (
-        f"Could not download the pretrained weights {url} (no network?). Either connect and "
-        f"retry, copy the file to {path} (torch's cache; set TORCH_HOME to move it), or use "
-        "pretrained_backbone=False to start from random weights."
-    )
-    if not reachable(host):
-        raise RuntimeError(f"{host} cannot be reached. {help_text}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT)
-    try:
-        match = torch.hub.HASH_REGEX.search(path.name)  # "resnet18-f37072fd.pth": check it
-        prefix = match.group(1) if match else None
-        torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=True)
-    except (urllib.error.URLError, OSError) as err:
-        raise RuntimeError(f"{err}. {help_text}") from None
-    finally:
-        socket.setdefaulttimeout(previous)

@@ -53,7 +53,14 @@ def from_torchvision(tv_model: nn.Module) -> FCNResNet | DeepLabV3:
             aspp = tv_model.classifier[0]
             rates = tuple(branch[0].dilation[0] for branch in aspp.convs[1:-1])
             channels = aspp.project[0].out_channels
-            model = _deeplab(num_classes, name, output_stride, rates, aux, False, channels)
+            model = _deeplab(
+                num_classes=num_classes,
+                backbone=name,
+                output_stride=output_stride,
+                atrous_rates=rates,
+                aux_loss=aux,
+                channels=channels,
+            )
         else:
             model = fcn_resnet(num_classes, name, output_stride=output_stride, aux_loss=aux)
     # a copy of every tensor, on tv_model's device; strict: every key and shape must match

@@ -1,0 +1,150 @@
+"""What the benchmark scripts share: the machine they ran on, one bare training step and loop,
+and the step timer.
+
+* :func:`machine_info`: CPU, cores, torch and its threads, fcnlib, date, commit and load
+  (and the GPU, when one is used), recorded with every result;
+* :func:`train_step` and :func:`bare_train`: the training loop one writes by hand (forward,
+  cross-entropy, backward, optimizer step), the reference ``engine.fit`` is measured against
+  and the loop every model is trained and timed with;
+* :func:`median_step_seconds`: ``torch.utils.benchmark.Timer`` over a zero-argument step
+  (it synchronises CUDA around each measurement and runs blocks of steps until enough time
+  has passed), at the process's own thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import platform
+import subprocess
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils import benchmark
+
+import fcnlib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- machine
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages, or "unknown"."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def machine_info(device: torch.device | None = None) -> dict:
+    """CPU, cores, torch and thread settings, fcnlib, date, commit and load average; for a
+    CUDA ``device`` also the GPU, CUDA, cuDNN and bf16 support."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    info = {
+        "CPU": cpu,
+        "logical cores": os.cpu_count(),
+        "cores usable by this process": usable,
+        "torch": torch.__version__,
+        "torch threads (intra-op)": torch.get_num_threads(),
+        "oneDNN (mkldnn)": torch.backends.mkldnn.is_available(),
+        "fcnlib": fcnlib.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date (UTC)": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git commit": commit or "unknown",
+        "load average at start (1/5/15 min)": loadavg(),
+    }
+    if device is not None and device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        info["GPU"] = (
+            f"{p.name} ({p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor})"
+        )
+        info["CUDA (torch build)"] = torch.version.cuda
+        info["cuDNN"] = torch.backends.cudnn.version()
+        info["bf16 supported"] = torch.cuda.is_bf16_supported()
+    return info
+
+
+# ----------------------------------------------------------------------------- training
+def train_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    criterion: Callable,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    autocast_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> torch.Tensor:
+    """One plain step: forward (under autocast when ``autocast_dtype`` is given), loss,
+    backward (through ``scaler`` when given), optimizer step. Returns the loss."""
+    with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        loss = criterion(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return loss
+
+
+def bare_train(
+    model: nn.Module,
+    batches: Iterable,
+    opt: torch.optim.Optimizer,
+    criterion: Callable,
+    sched=None,
+    device: torch.device | str | None = None,
+) -> int:
+    """:func:`train_step` over ``batches`` of ``(images, targets)`` (moved to ``device``),
+    stepping ``sched`` after every step. Returns the number of images seen."""
+    model.train()
+    seen = 0
+    for x, y in batches:
+        if device is not None:
+            x, y = x.to(device), y.to(device)
+        train_step(model, opt, criterion, x, y)
+        if sched is not None:
+            sched.step()
+        seen += len(x)
+    return seen
+
+
+# ----------------------------------------------------------------------------- timing
+def median_step_seconds(step: Callable[[], object], min_time: float) -> float:
+    """Median seconds per call of ``step()``, by ``torch.utils.benchmark.Timer``.
+
+    ``blocked_autorange`` runs blocks of calls until ``min_time`` seconds have passed (at
+    least one block); the threads are the process's own (the Timer's default is one).
+    """
+    timer = benchmark.Timer(
+        stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()
+    )
+    return timer.blocked_autorange(min_run_time=min_time).median
+
+
+def mean_step_seconds(step: Callable[[], object], steps: int) -> float:
+    """Mean seconds per call over ``steps`` calls of ``step()`` (``Timer.timeit``, which runs
+    a couple of untimed calls first), at the process's own thread count."""
+    timer = benchmark.Timer(
+        stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()
+    )
+    return timer.timeit(steps).mean
