@@ -14,8 +14,9 @@ import json
 import math
 import numbers
 import os
-import tempfile
 from pathlib import Path
+
+from ._files import AtomicPath
 
 
 def _plain(value):
@@ -37,18 +38,11 @@ def _plain(value):
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as JSON atomically (a temporary file in the same folder, then a rename)."""
+    """Write ``obj`` as indented JSON, atomically; the folder is created when missing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with AtomicPath(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
     return path
 
 

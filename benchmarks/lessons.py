@@ -1,0 +1,113 @@
+"""The course's lessons through fcnlib's public API, outside the notebooks.
+
+Each lesson model is trained with ``engine.fit`` on the built-in scenes (64 px, 1000 training
+and 200 validation scenes, 8 epochs of Adam at lr 2e-3 and batch 32 unless told otherwise),
+for seeds the notebooks never use, and the claims of notebooks 01-03 are checked:
+
+* encoder-decoder >= 0.55 mIoU;
+* FCN-8s >= 0.65 mIoU;
+* deep all-conv (12 layers) >= shallow (4 layers) + 0.05 mIoU;
+* FCN-8s boundary F-score >= FCN-32s's + 0.10.
+
+It writes ``benchmarks/lessons.json`` (the machine, the settings and every model's numbers);
+the exit status is 1 when a claim does not hold. A benchmark, not a unit test: it trains for
+minutes. ``--batch-size 8`` runs the notebooks' batch size.
+
+    python benchmarks/lessons.py --seeds 11 12 13
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, machine_info  # noqa: E402
+
+from fcnlib import data, engine, inference, metrics, models  # noqa: E402
+from fcnlib.summary import write_json  # noqa: E402
+
+MODELS = {
+    "shallow_allconv": ("allconv", {"depth": 4}),
+    "deep_allconv": ("allconv", {"depth": 12}),
+    "encoder_decoder": ("encoder_decoder", {}),
+    "fcn32s": ("fcn32s", {}),
+    "fcn8s": ("fcn8s", {}),
+}
+
+
+def claims(r: dict) -> dict[str, bool]:
+    """The lessons' claims for one seed's results ``r[model] = {"miou", "boundary_f1"}``."""
+    return {
+        "encoder_decoder >= 0.55": r["encoder_decoder"]["miou"] >= 0.55,
+        "fcn8s >= 0.65": r["fcn8s"]["miou"] >= 0.65,
+        "deep_allconv >= shallow_allconv + 0.05": (
+            r["deep_allconv"]["miou"] >= r["shallow_allconv"]["miou"] + 0.05
+        ),
+        "fcn8s boundary F >= fcn32s + 0.10": (
+            r["fcn8s"]["boundary_f1"] >= r["fcn32s"]["boundary_f1"] + 0.10
+        ),
+    }
+
+
+def run_seed(seed: int, args) -> dict:
+    train = data.ShapesScenes("train", args.train_size, image_size=args.size, seed=seed, cache=True)
+    val = data.ShapesScenes("val", args.val_size, image_size=args.size, seed=seed, cache=True)
+    images = torch.stack([val[i][0] for i in range(len(val))])
+    masks = torch.stack([val[i][1] for i in range(len(val))])
+    out = {}
+    for label in args.models:
+        name, kwargs = MODELS[label]
+        engine.seed_everything(seed)
+        model = models.build(name, len(train.classes), **kwargs)
+        t0 = time.perf_counter()
+        engine.fit(model, train, None, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   device="cpu", seed=seed, progress=False)  # fmt: skip
+        seconds = time.perf_counter() - t0
+        pred = inference.predict(model, images, batch_size=64).cpu()
+        cm = metrics.ConfusionMatrix(len(train.classes)).update(pred, masks).compute()
+        out[label] = {
+            "miou": cm["miou"],
+            "boundary_f1": metrics.boundary_f1(pred, masks),
+            "train_seconds": round(seconds, 1),
+        }
+        print(f"seed {seed} {label:16} mIoU {cm['miou']:.3f}  boundary F "
+              f"{out[label]['boundary_f1']:.3f}  {seconds:.0f} s", flush=True)  # fmt: skip
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--train-size", type=int, default=1000)
+    p.add_argument("--val-size", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "lessons.json")
+    args = p.parse_args(argv)
+    results = {seed: run_seed(seed, args) for seed in args.seeds}
+    checked = {
+        seed: claims(r) for seed, r in results.items() if set(MODELS) <= set(r)
+    }  # every model is needed for the claims
+    record = {
+        "machine": machine_info(),
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "results": {str(s): r for s, r in results.items()},
+        "claims": {str(s): c for s, c in checked.items()},
+    }
+    write_json(args.out, record)
+    print(json.dumps(record["claims"], indent=2))
+    print("wrote", args.out)
+    return 0 if all(all(c.values()) for c in checked.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
