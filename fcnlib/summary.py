@@ -68,7 +68,9 @@ def save(
     ``seconds`` (the notebook's run time) are added. Returns the path written.
     """
     if not stem or Path(stem).name != stem:
-        raise ValueError(f"stem must be a plain file name such as '03_skip_connections', got {stem!r}")
+        raise ValueError(
+            f"stem must be a plain file name such as '03_skip_connections', got {stem!r}"
+        )
     if not numbers_:
         raise ValueError("numbers_ is empty: give the notebook's headline numbers")
     record = {str(k): _plain(v) for k, v in numbers_.items()}

@@ -244,3 +244,20 @@ def test_compare_variants_flip_only_the_choice_they_name():
     assert _zero_init(plus) and _zero_init(full) and not _zero_init(nozero)
     for name in ("fcn_resnet18", "deeplab_resnet18"):
         assert not _zero_init(built[name]) and _zero_init(built[f"{name}_zero"])
+
+
+def test_lessons_claims_follow_the_thresholds():
+    spec = importlib.util.spec_from_file_location("lessons", ROOT / "benchmarks" / "lessons.py")
+    lessons = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lessons)
+    good = {
+        "shallow_allconv": {"miou": 0.20, "boundary_f1": 0.3},
+        "deep_allconv": {"miou": 0.26, "boundary_f1": 0.5},
+        "encoder_decoder": {"miou": 0.60, "boundary_f1": 0.8},
+        "fcn32s": {"miou": 0.30, "boundary_f1": 0.2},
+        "fcn8s": {"miou": 0.70, "boundary_f1": 0.85},
+    }
+    assert all(lessons.claims(good).values())
+    bad = {**good, "deep_allconv": {"miou": 0.24, "boundary_f1": 0.5}}
+    failed = [k for k, ok in lessons.claims(bad).items() if not ok]
+    assert failed == ["deep_allconv >= shallow_allconv + 0.05"]
