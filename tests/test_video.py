@@ -208,7 +208,7 @@ def test_clean_masks_raise_iou_of_noisy_masks(clip):
     noisy = truth ^ (rng.random(truth.shape) < 0.04)  # salt and pepper: specks and holes
     cleaned = video.clean_masks(noisy)
     before, after = iou_stack(noisy, truth), iou_stack(cleaned, truth)
-    assert after > before + 0.15, (before, after)
+    assert 1 - after < (1 - before) / 3, (before, after)  # most of the IoU lost is recovered
     assert after > 0.9
     assert iou_stack(video.clean_masks(truth), truth) > 0.999  # little to clean, little changed
 

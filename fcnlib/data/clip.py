@@ -90,7 +90,7 @@ def make_clip(
         raise ValueError("labels: 'background' (0) is not an object class")
     if background is None:
         background = random_background(rng, h, w)
-    objects = [random_object(rng, h, w, c, *object_size) for c in ids]
+    objects = [random_object(rng, h, w, c, *object_size, background=background) for c in ids]
     objects.sort(key=lambda o: -o.size)  # large behind small
     side = min(h, w)
     t = np.arange(num_frames, dtype=np.float64)
@@ -153,7 +153,9 @@ class CameraScenes(Dataset):
         h, w = self.view.shape[:2]
         n = int(rng.integers(1, 4))
         objects = [
-            random_object(rng, h, w, int(rng.choice(self.labels)), *self.object_size)
+            random_object(
+                rng, h, w, int(rng.choice(self.labels)), *self.object_size, background=self.view
+            )
             for _ in range(n)
         ]
         objects.sort(key=lambda o: -o.size)  # large behind small
