@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine_info  # noqa: E402
 
 from fcnlib import data, engine, inference, metrics, models  # noqa: E402
-from fcnlib.summary import write_json  # noqa: E402
+from fcnlib._files import write_json  # noqa: E402
 
 MODELS = {
     "shallow_allconv": ("allconv", {"depth": 4}),

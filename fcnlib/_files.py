@@ -7,6 +7,7 @@ leaves a truncated file where a complete one is expected.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -45,3 +46,12 @@ class AtomicPath:
             self.commit()
         else:
             self.discard()
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented JSON, atomically; the folder is created when missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with AtomicPath(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    return path

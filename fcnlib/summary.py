@@ -16,7 +16,7 @@ import numbers
 import os
 from pathlib import Path
 
-from ._files import AtomicPath
+from ._files import write_json
 
 
 def _plain(value):
@@ -35,15 +35,6 @@ def _plain(value):
     raise TypeError(
         f"summary values must be numbers or strings, got {type(value).__name__}: {value!r}"
     )
-
-
-def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as indented JSON, atomically; the folder is created when missing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with AtomicPath(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    return path
 
 
 def table(numbers_: dict) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import sys
 import time
@@ -39,7 +38,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from . import __version__, engine, models
-from ._files import AtomicPath
+from ._files import write_json
 from .data import datasets as D
 
 
@@ -137,12 +136,6 @@ def _distributed() -> tuple[int, int, int]:
     """``(rank, world_size, local_rank)`` from torchrun's environment (``(0, 1, 0)`` without)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _write_json(path: Path, obj) -> None:
-    """Write JSON atomically (a temporary file in the same folder, then a rename)."""
-    with AtomicPath(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _plain(v):
@@ -266,7 +259,7 @@ def run(args: argparse.Namespace) -> dict | None:
         "seconds": seconds,
         "versions": {"fcnlib": __version__, "torch": torch.__version__},
     }
-    _write_json(out / "metrics.json", result)
+    write_json(out / "metrics.json", result)
     print(
         f"{args.model} on {args.dataset}: val mIoU {result['final']['miou']:.4f}, pixel accuracy "
         f"{result['final']['pixel_accuracy']:.4f} after {len(history)} epochs "
