@@ -285,3 +285,52 @@ def test_imagenet_weights_come_through_torchvisions_get_state_dict(monkeypatch):
     models.fcn_resnet(3, "resnet18", pretrained_backbone=True)
     assert calls and calls[0][0] is resnet.BACKBONES["resnet18"][1]
     assert calls[0][1]["weights_only"] is True and calls[0][1]["check_hash"] is True
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34"])
+def test_a_narrower_resnet_keeps_torchvisions_names_blocks_and_strides(name):
+    full = resnet.resnet_backbone(name).state_dict()
+    narrow = resnet.resnet_backbone(name, width=16).state_dict()
+    assert list(narrow) == list(full)  # the same modules under the same names
+    for key, value in full.items():
+        if value.ndim == 4:  # every convolution: a quarter of the channels in and out
+            assert narrow[key].shape[2:] == value.shape[2:], key
+            assert narrow[key].shape[0] * 4 == value.shape[0], key
+    n_full = sum(v.numel() for k, v in full.items() if k.startswith("layer"))
+    n_narrow = sum(v.numel() for k, v in narrow.items() if k.startswith("layer"))
+    assert n_narrow * 16 == pytest.approx(n_full, rel=0.01)
+    x = torch.rand(1, 3, 64, 64)
+    for output_stride in (32, 16, 8):
+        out = layer4(resnet.resnet_backbone(name, output_stride, width=16).eval())(x)["out"]
+        assert out.shape == (
+            1,
+            128,
+            feature_size(64, output_stride),
+            feature_size(64, output_stride),
+        )
+
+
+def test_narrow_segmentation_models_size_their_heads_from_the_width():
+    x = torch.rand(2, 3, 40, 56)
+    for model in (
+        models.build("fcn_resnet18", 6, width=16, aux_loss=True),
+        models.build("deeplab_resnet18", 6, width=16, aux_loss=True),
+        models.build("deeplabv3plus_resnet18", 6, width=16),
+    ):
+        assert model.backbone.layer4[1].conv2.out_channels == 128
+        assert model(x).shape == (2, 6, 40, 56)
+    assert resnet.stage_channels("resnet18", 16) == (64, 128)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "resnet50", "width": 32}, "resnet18 and resnet34 only"),
+        ({"name": "resnet18", "width": 0}, "positive integer"),
+        ({"name": "resnet18", "width": 16.0}, "positive integer"),
+        ({"name": "resnet18", "width": 16, "pretrained": True}, "width 64 only"),
+    ],
+)
+def test_width_is_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        resnet.resnet_backbone(**kwargs)

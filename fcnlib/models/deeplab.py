@@ -190,6 +190,7 @@ def deeplab(
     decoder: bool = False,
     separable: bool | None = None,
     zero_init_residual: bool | None = None,
+    width: int = 64,
 ) -> DeepLabV3:
     """DeepLabV3 (or V3+): ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -214,6 +215,8 @@ def deeplab(
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
             ``None``: on for V3+, off for V3 (``benchmarks/compare.md`` measures both choices
             on the built-in scenes).
+        width: channels of ResNet-18/34's first stage (64 as published; a narrower network
+            for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
@@ -241,6 +244,7 @@ def deeplab(
         decoder=decoder,
         separable=separable,
         zero_init_residual=zero_init_residual,
+        width=width,
     )
 
 
@@ -256,10 +260,11 @@ def _deeplab(
     decoder: bool = False,
     separable: bool = False,
     zero_init_residual: bool = False,
+    width: int = 64,
 ) -> DeepLabV3:
     """Assemble DeepLabV3 (or V3+ with ``decoder``); ``atrous_rates`` are the rates ASPP uses
     at ``output_stride`` (already scaled). :func:`deeplab` checks and documents the options."""
-    c3, c4 = stage_channels(backbone)
+    c3, c4 = stage_channels(backbone, width)
     aux = FCNHead(c3, num_classes) if aux_loss else None
     features = resnet_features(
         backbone,
@@ -268,6 +273,7 @@ def _deeplab(
         low_level=decoder,  # V3+'s decoder also reads layer1 ("low")
         pretrained=pretrained_backbone,
         zero_init_residual=zero_init_residual,
+        width=width,
     )
     if decoder:
         head = DeepLabV3PlusHead(

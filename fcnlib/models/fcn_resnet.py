@@ -32,6 +32,7 @@ def fcn_resnet(
     aux_loss: bool = False,
     pretrained_backbone: bool = False,
     zero_init_residual: bool = False,
+    width: int = 64,
 ) -> FCNResNet:
     """FCN with a ResNet backbone: ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -48,16 +49,19 @@ def fcn_resnet(
         zero_init_residual: from scratch, start every residual block as the identity (its
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
             Off by default (``benchmarks/compare.md`` measures both on the built-in scenes).
+        width: channels of ResNet-18/34's first stage (64 as published; a narrower network
+            for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
     """
     if output_stride is None:
         output_stride = 32 if backbone in ("resnet18", "resnet34") else 8
-    c3, c4 = stage_channels(backbone)
+    c3, c4 = stage_channels(backbone, width)
     features = resnet_features(
         backbone,
         output_stride=output_stride,
         aux=aux_loss,
         pretrained=pretrained_backbone,
         zero_init_residual=zero_init_residual,
+        width=width,
     )
     aux = FCNHead(c3, num_classes) if aux_loss else None
     return FCNResNet(features, FCNHead(c4, num_classes), aux, num_classes, output_stride)

@@ -14,6 +14,10 @@ that keeps the size).
 
 The modules are torchvision's own, so state-dict keys (``conv1.weight``,
 ``layer4.1.conv2.weight``, ...) are torchvision's and its ImageNet weights load unchanged.
+
+``width`` narrows ResNet-18/34 for small experiments: the same blocks, strides and depth with
+stages of ``w, 2w, 4w, 8w`` channels instead of ``64, 128, 256, 512`` (about ``(w/64)^2`` of the
+parameters and FLOPs). Only the published width (64) has ImageNet weights.
 """
 
 from __future__ import annotations
@@ -46,10 +50,58 @@ def _check_choice(value, choices, name):
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def stage_channels(backbone: str) -> tuple[int, int]:
-    """Channels of ``layer3`` and ``layer4``: (256, 512) for ResNet-18/34, (1024, 2048) else."""
+def _check_width(name: str, width) -> None:
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    if width != 64 and name not in ("resnet18", "resnet34"):
+        raise ValueError(
+            f"width applies to resnet18 and resnet34 only, got width={width} for {name}"
+        )
+
+
+def stage_channels(backbone: str, width: int = 64) -> tuple[int, int]:
+    """Channels of ``layer3`` and ``layer4``: ``(4 * width, 8 * width)`` for ResNet-18/34
+    ((256, 512) at the published width), (1024, 2048) for ResNet-50/101."""
     _check_choice(backbone, BACKBONES, "backbone")
-    return (256, 512) if backbone in ("resnet18", "resnet34") else (1024, 2048)
+    _check_width(backbone, width)
+    return (4 * width, 8 * width) if backbone in ("resnet18", "resnet34") else (1024, 2048)
+
+
+class _ResNetOfWidth(ResNet):
+    """torchvision's ResNet with ``BasicBlock`` stages of ``w, 2w, 4w, 8w`` channels.
+
+    torchvision fixes the widths at 64..512; this builds the same modules, under the same
+    names and with torchvision's initialisation, at another width.
+    """
+
+    def __init__(self, layers: list[int], width: int, zero_init_residual: bool = False):
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.dilation, self.groups, self.base_width = 1, 1, 64
+        self.inplanes = width
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(BasicBlock, width, layers[0])
+        self.layer2 = self._make_layer(BasicBlock, 2 * width, layers[1], stride=2)
+        self.layer3 = self._make_layer(BasicBlock, 4 * width, layers[2], stride=2)
+        self.layer4 = self._make_layer(BasicBlock, 8 * width, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(8 * width, 1000)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
+
+
+_BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
 
 def resnet_backbone(
@@ -57,6 +109,7 @@ def resnet_backbone(
     output_stride: int = 32,
     pretrained: bool = False,
     zero_init_residual: bool = False,
+    width: int = 64,
 ) -> ResNet:
     """A torchvision ResNet whose features ``layer4`` come out at ``1/output_stride``.
 
@@ -69,6 +122,8 @@ def resnet_backbone(
             zero (torchvision's option), so that each block begins as the identity and a
             network trained from scratch starts as a shallow one (Goyal et al., 2017).
             Pretrained weights replace it.
+        width: channels of ``layer1`` for ResNet-18/34 (64, the published network; the
+            stages have ``w, 2w, 4w, 8w``). Pretrained weights exist for 64 only.
 
     Returns the full ``ResNet`` (``fc`` included; segmentation models keep the layers up to
     ``layer4`` with ``IntermediateLayerGetter``). The number of parameters does not depend on
@@ -78,9 +133,14 @@ def resnet_backbone(
     _check_choice(output_stride, _DILATE, "output_stride")
     if not isinstance(zero_init_residual, bool):
         raise ValueError(f"zero_init_residual must be True or False, got {zero_init_residual!r}")
+    _check_width(name, width)
+    if pretrained and width != 64:
+        raise ValueError(f"ImageNet weights exist for width 64 only, got width={width}")
     build, _ = BACKBONES[name]
     dilate = _DILATE[output_stride]
-    if name in ("resnet18", "resnet34"):  # BasicBlock: torchvision refuses dilation
+    if width != 64:
+        model = dilate_resnet_(_ResNetOfWidth(_BLOCKS[name], width, zero_init_residual), dilate)
+    elif name in ("resnet18", "resnet34"):  # BasicBlock: torchvision refuses dilation
         model = dilate_resnet_(build(zero_init_residual=zero_init_residual), dilate)
     else:  # Bottleneck
         model = build(replace_stride_with_dilation=dilate, zero_init_residual=zero_init_residual)
@@ -147,11 +207,12 @@ def resnet_features(
     low_level: bool = False,
     pretrained: bool = False,
     zero_init_residual: bool = False,
+    width: int = 64,
 ) -> IntermediateLayerGetter:
     """:func:`resnet_backbone` as an ``IntermediateLayerGetter`` returning ``layer4`` as
     ``"out"`` (``layer3`` as ``"aux"`` with ``aux``, ``layer1`` as ``"low"`` with
     ``low_level``): the ``backbone`` of FCN-ResNet and DeepLab."""
-    resnet = resnet_backbone(name, output_stride, pretrained, zero_init_residual)
+    resnet = resnet_backbone(name, output_stride, pretrained, zero_init_residual, width)
     return_layers = {"layer4": "out"}
     if aux:
         return_layers["layer3"] = "aux"
