@@ -50,10 +50,14 @@ def _check_choice(value, choices, name):
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
+# BasicBlock ResNets: blocks per stage (the only ones whose width can change)
+_BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
+
+
 def _check_width(name: str, width) -> None:
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}")
-    if width != 64 and name not in ("resnet18", "resnet34"):
+    if width != 64 and name not in _BLOCKS:
         raise ValueError(
             f"width applies to resnet18 and resnet34 only, got width={width} for {name}"
         )
@@ -64,7 +68,7 @@ def stage_channels(backbone: str, width: int = 64) -> tuple[int, int]:
     ((256, 512) at the published width), (1024, 2048) for ResNet-50/101."""
     _check_choice(backbone, BACKBONES, "backbone")
     _check_width(backbone, width)
-    return (4 * width, 8 * width) if backbone in ("resnet18", "resnet34") else (1024, 2048)
+    return (4 * width, 8 * width) if backbone in _BLOCKS else (1024, 2048)
 
 
 class _ResNetOfWidth(ResNet):
@@ -99,9 +103,6 @@ class _ResNetOfWidth(ResNet):
             for m in self.modules():
                 if isinstance(m, BasicBlock):
                     nn.init.zeros_(m.bn2.weight)
-
-
-_BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
 
 def resnet_backbone(
@@ -140,7 +141,7 @@ def resnet_backbone(
     dilate = _DILATE[output_stride]
     if width != 64:
         model = dilate_resnet_(_ResNetOfWidth(_BLOCKS[name], width, zero_init_residual), dilate)
-    elif name in ("resnet18", "resnet34"):  # BasicBlock: torchvision refuses dilation
+    elif name in _BLOCKS:  # BasicBlock: torchvision refuses dilation
         model = dilate_resnet_(build(zero_init_residual=zero_init_residual), dilate)
     else:  # Bottleneck
         model = build(replace_stride_with_dilation=dilate, zero_init_residual=zero_init_residual)
