@@ -25,6 +25,7 @@ _SUBMODULES = (
     "metrics",
     "models",
     "optim",
+    "pretrain",
     "summary",
     "transforms",
     "video",
