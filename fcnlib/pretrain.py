@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from . import engine
+from .checkpoints import _read as read_checkpoint
 from .checkpoints import save_checkpoint
 from .data.shapes import CLASSES, ShapesScenes
 from .models.resnet import resnet_backbone
@@ -31,6 +32,7 @@ from .models.resnet import resnet_backbone
 __all__ = [
     "PRETRAIN_SEED",
     "SHAPES_BACKBONE",
+    "copy_backbone",
     "load_backbone",
     "pretrain_classifier",
     "shape_crops",
@@ -139,21 +141,30 @@ def load_backbone(model: nn.Module, path=SHAPES_BACKBONE) -> dict:
             f"no pretrained classifier at {path}; make it with `python -m fcnlib.pretrain "
             f"--out {path}` (a few CPU minutes)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(path, "cpu")
     info = state.get("pretrain", {})
-    weights = {k: v for k, v in state["model"].items() if not k.startswith("fc.")}
+    source = f"{path} holds a {info.get('backbone')} classifier at width {info.get('width')}"
+    copy_backbone(model, state["model"], source)
+    return info
+
+
+def copy_backbone(model: nn.Module, classifier_state: dict, source: str = "the classifier") -> None:
+    """Copy a classifier's state dict, all but ``fc``, into ``model.backbone`` (strictly).
+
+    ``source`` names the classifier in the error raised when it does not fit the backbone.
+    """
+    weights = {k: v for k, v in classifier_state.items() if not k.startswith("fc.")}
     backbone = getattr(model, "backbone", None)
     if backbone is None:
-        raise TypeError(f"{type(model).__name__} has no .backbone to load {path} into")
+        raise TypeError(f"{type(model).__name__} has no .backbone to load {source} into")
     mine = backbone.state_dict()
     wrong = [k for k in mine if k not in weights or weights[k].shape != mine[k].shape]
     if wrong or len(weights) != len(mine):
         raise ValueError(
-            f"{path} holds a {info.get('backbone')} classifier at width {info.get('width')}, "
-            f"which does not fit this model's backbone (first mismatch: {(wrong or ['?'])[0]})"
+            f"{source}, which does not fit this model's backbone "
+            f"(first mismatch: {(wrong or ['?'])[0]})"
         )
     backbone.load_state_dict(weights)
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,3 +76,17 @@ def test_the_shipped_classifier_names_shapes_it_never_saw():
     assert accuracy > 0.9
     for name in ("fcn_resnet18", "deeplabv3plus_resnet18"):
         pretrain.load_backbone(models.build(name, 6, width=16))
+
+
+def test_copy_backbone_names_the_source_that_does_not_fit():
+    classifier = models.resnet.resnet_backbone("resnet18", width=8)
+    with pytest.raises(ValueError, match="the classifier trained here, which does not fit"):
+        pretrain.copy_backbone(
+            models.build("fcn_resnet18", 6, width=4),
+            classifier.state_dict(),
+            "the classifier trained here",
+        )
+    model = models.build("fcn_resnet18", 6, width=8)
+    pretrain.copy_backbone(model, classifier.state_dict())
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, classifier.state_dict()[k]), k
