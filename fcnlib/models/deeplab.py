@@ -213,8 +213,8 @@ def deeplab(
             layout, so that its weights load).
         zero_init_residual: from scratch, start every residual block as the identity (its
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
-            ``None``: on for V3+, off for V3 (``benchmarks/compare.md`` measures both choices
-            on the built-in scenes).
+            ``None``: on for V3+, off for V3 (``benchmarks/compare_init.md`` and
+            ``compare_old_scenes.md`` measure both choices on the earlier built-in scenes).
         width: channels of ResNet-18/34's first stage (64 as published; a narrower network
             for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
     """
