@@ -213,8 +213,9 @@ def deeplab(
             layout, so that its weights load).
         zero_init_residual: from scratch, start every residual block as the identity (its
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
-            ``None``: on for V3+, off for V3 (``benchmarks/compare_init.md`` and
-            ``compare_old_scenes.md`` measure both choices on the earlier built-in scenes).
+            ``None``: on for V3+, off for V3 (chosen on the earlier built-in scenes:
+            ``benchmarks/compare_init.md``, ``compare_old_scenes.md``; on the current scenes
+            ``compare_zero_init_seed0.md`` and ``_seed1.md`` measure V3+ better without it).
         width: channels of ResNet-18/34's first stage (64 as published; a narrower network
             for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
     """
