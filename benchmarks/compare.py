@@ -13,7 +13,8 @@ DeepLabV3+ with a ResNet-18 encoder (``pip install segmentation-models-pytorch``
 it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNetV3-Large).
 Variants of fcnlib's models that isolate one design choice run when named in ``--models``:
 ``deeplab_resnet18_os8``, ``deeplabv3plus_resnet18_full`` (full 3x3 convolutions instead of
-separable ones) and the ``_zero`` / ``_nozero`` models (``zero_init_residual`` flipped).
+separable ones) and the ``_zero`` models (``zero_init_residual`` on; reports made before it became off for
+V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
 training time, images/s and validation mIoU, mean and spread over ``--seeds``.
@@ -88,9 +89,9 @@ MODELS = {
     "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
     "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
     "deeplabv3plus_resnet18_full": (_fcnlib("deeplabv3plus_resnet18", separable=False), "fcnlib"),
-    # zero_init_residual against each model's default (on for V3+ only)
-    "deeplabv3plus_resnet18_nozero": (
-        _fcnlib("deeplabv3plus_resnet18", zero_init_residual=False),
+    # zero_init_residual on (every model's default is off)
+    "deeplabv3plus_resnet18_zero": (
+        _fcnlib("deeplabv3plus_resnet18", zero_init_residual=True),
         "fcnlib",
     ),
     "deeplab_resnet18_zero": (_fcnlib("deeplab_resnet18", zero_init_residual=True), "fcnlib"),

@@ -234,16 +234,14 @@ def test_zero_init_residual_zeroes_the_last_bn_of_every_residual_block(build):
     assert all((w == 1).all() for w in _last_bn_scales(resnet.resnet_backbone("resnet18")))
 
 
-def test_zero_init_residual_defaults_on_for_v3plus_only():
-    zeroed = lambda m: all((w == 0).all() for w in _last_bn_scales(m))  # noqa: E731
-    assert zeroed(models.build("deeplabv3plus_resnet18", 3))
-    assert not zeroed(models.build("deeplab_resnet18", 3))
-    assert not zeroed(models.build("fcn_resnet18", 3))
+def test_zero_init_residual_defaults_off_for_every_resnet_model():
+    for name in ("deeplabv3plus_resnet18", "deeplab_resnet18", "fcn_resnet18"):
+        assert all((w == 1).all() for w in _last_bn_scales(models.build(name, 3))), name
 
 
 def test_zero_initialised_block_is_the_identity_and_still_learns():
     torch.manual_seed(0)
-    model = models.deeplab(3, "resnet18", output_stride=8, decoder=True)
+    model = models.deeplab(3, "resnet18", output_stride=8, decoder=True, zero_init_residual=True)
     block = model.backbone.layer1[1]  # no downsample: out = relu(bn2(conv2(...)) + x)
     x = torch.rand(4, 64, 9, 9)  # non-negative, as after the ReLU that feeds it
     torch.testing.assert_close(block(x), x)
