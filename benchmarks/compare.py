@@ -17,7 +17,9 @@ separable ones) and the ``_zero`` models (``zero_init_residual`` on; reports mad
 V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
-training time, images/s and validation mIoU, mean and spread over ``--seeds``.
+training time, training and inference images/s, validation mIoU (mean and per seed) and
+boundary F-score (2-pixel tolerance), and on a GPU the peak memory of a training step.
+``--image-size`` takes one side or ``H W`` (``--image-size 96 128``: a street-scene aspect).
 """
 
 from __future__ import annotations
@@ -128,8 +130,13 @@ def available(names):
 
 
 def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, args, seed):
-    """The plain loop. Returns (val mIoU, training seconds, images/s, parameters)."""
+    """The plain loop. Returns a dict: ``miou``, ``boundary_f1``, ``seconds`` (training),
+    ``images_per_s`` (training), ``inference_per_s``, ``peak_mb`` (CUDA only, else None) and
+    ``params``."""
     torch.manual_seed(seed)
+    cuda = torch.device(args.device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     model = build(num_classes).to(args.device)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -147,19 +154,44 @@ def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, arg
     for _ in range(args.epochs):
         seen += bare_train(model, loader, opt, criterion, sched, device=args.device)
     seconds = time.perf_counter() - t0
+    peak_mb = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
     model.eval()
     cm = metrics.ConfusionMatrix(num_classes, ignore_index)
+    predictions, masks, infer_s = [], [], 0.0
     with torch.inference_mode():
         for x, y in torch.utils.data.DataLoader(val_set, 32):
-            cm.update(model(x.to(args.device)).argmax(1).cpu(), y)
-    return float(cm.compute()["miou"]), seconds, seen / seconds, params
+            t1 = time.perf_counter()
+            pred = model(x.to(args.device)).argmax(1).cpu()  # .cpu() waits for the device
+            infer_s += time.perf_counter() - t1
+            cm.update(pred, y)
+            predictions.append(pred)
+            masks.append(y)
+    bf = metrics.boundary_f1(torch.cat(predictions), torch.cat(masks), ignore_index=ignore_index)
+    return {
+        "miou": float(cm.compute()["miou"]),
+        "boundary_f1": float(bf),
+        "seconds": seconds,
+        "images_per_s": seen / seconds,
+        "inference_per_s": len(val_set) / infer_s,
+        "peak_mb": peak_mb,
+        "params": params,
+    }
+
+
+def _size(values):
+    """``--image-size``: one side (square) or ``H W``."""
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return tuple(values)
+    raise SystemExit(f"--image-size takes one side or H W, got {values}")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="shapes", choices=sorted(data.DATASETS))
     p.add_argument("--root", default=None, help="data root of a real data set")
-    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--image-size", type=int, nargs="+", default=[96], help="S, or H W")
     p.add_argument("--train-size", type=int, default=1000)
     p.add_argument("--val-size", type=int, default=200)
     p.add_argument("--epochs", type=int, default=8)
@@ -173,8 +205,11 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny run: checks the harness works")
     p.add_argument("--out", type=Path, default=HERE / "compare.md")
     args = p.parse_args(argv)
+    args.image_size = _size(args.image_size)
     if args.quick:
         args.image_size, args.train_size, args.val_size, args.epochs = 64, 32, 16, 1
+    if isinstance(args.image_size, tuple) and args.dataset != "shapes":
+        raise SystemExit("--image-size H W: only the built-in shapes render non-square images")
     if args.threads:
         torch.set_num_threads(args.threads)
     names = available(args.models)
@@ -190,25 +225,34 @@ def main(argv=None):
             train_and_evaluate(MODELS[name][0], train_set, val_set, k, ignore, args, s)
             for s in args.seeds
         ]
-        mious = [r[0] for r in runs]
+        mious = [r["miou"] for r in runs]
+        peaks = [r["peak_mb"] for r in runs if r["peak_mb"] is not None]
         results[name] = {
             "family": MODELS[name][1],
             "miou": mious,
             "miou_mean": statistics.fmean(mious),
-            "seconds": statistics.fmean(r[1] for r in runs),
-            "images_per_s": statistics.fmean(r[2] for r in runs),
-            "params_m": runs[0][3] / 1e6,
+            "miou_spread": max(mious) - min(mious),
+            "boundary_f1": [r["boundary_f1"] for r in runs],
+            "boundary_f1_mean": statistics.fmean(r["boundary_f1"] for r in runs),
+            "seconds": statistics.fmean(r["seconds"] for r in runs),
+            "images_per_s": statistics.fmean(r["images_per_s"] for r in runs),
+            "inference_per_s": statistics.fmean(r["inference_per_s"] for r in runs),
+            "peak_mb": max(peaks) if peaks else None,
+            "params_m": runs[0]["params"] / 1e6,
         }
         r = results[name]
         print(
             f"{name:34} mIoU {r['miou_mean']:.3f} {[round(m, 3) for m in mious]} "
-            f"{r['seconds']:6.0f} s  {r['images_per_s']:6.1f} img/s  {r['params_m']:5.1f} M",
+            f"BF {r['boundary_f1_mean']:.3f} {r['seconds']:6.0f} s  {r['images_per_s']:6.1f} "
+            f"img/s (inference {r['inference_per_s']:6.1f})  {r['params_m']:5.1f} M",
             flush=True,
         )
     write_report(args, results, skipped, len(train_set), len(val_set))
 
 
 def write_report(args, results, skipped, n_train, n_val):
+    size = args.image_size
+    size = f"{size[0]} x {size[1]}" if isinstance(size, tuple) else f"{size}"
     lines = [
         "# From scratch, same loop, same budget",
         "",
@@ -216,20 +260,25 @@ def write_report(args, results, skipped, n_train, n_val):
         "",
         f"Machine: {machine_info()['CPU']}, {torch.get_num_threads()} threads, "
         f"device {args.device}; torch {torch.__version__}. Data: `{args.dataset}`, {n_train} "
-        f"training and {n_val} validation images at {args.image_size} px. Loop: AdamW "
+        f"training and {n_val} validation images at {size} px. Loop: AdamW "
         f"(lr {args.lr}, weight decay {args.weight_decay}), cosine schedule, batch "
         f"{args.batch_size}, {args.epochs} epochs, cross-entropy, no pretrained weights; "
         f"seeds {args.seeds}.",
         "",
-        "| model | from | parameters (M) | train time (s) | images/s | val mIoU (mean) | per seed |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| model | from | parameters (M) | train time (s) | training images/s | "
+        "inference images/s | peak memory (MB) | val mIoU (mean) | spread | per seed | "
+        "boundary F (mean) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for name, r in sorted(results.items(), key=lambda kv: -kv[1]["miou_mean"]):
+        peak = "n/a" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
         lines.append(
             f"| `{name}` | {r['family']} | {r['params_m']:.1f} | {r['seconds']:.0f} | "
-            f"{r['images_per_s']:.1f} | {r['miou_mean']:.3f} | "
-            f"{', '.join(f'{m:.3f}' for m in r['miou'])} |"
+            f"{r['images_per_s']:.1f} | {r['inference_per_s']:.1f} | {peak} | "
+            f"{r['miou_mean']:.3f} | {r['miou_spread']:.3f} | "
+            f"{', '.join(f'{m:.3f}' for m in r['miou'])} | {r['boundary_f1_mean']:.3f} |"
         )
+    lines += ["", "Peak memory is measured on CUDA only (n/a on the CPU)."]
     if skipped:
         lines += ["", f"Skipped (package not installed): {', '.join(skipped)}."]
     args.out.write_text("\n".join(lines) + "\n")

@@ -220,7 +220,25 @@ def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
     assert set(results) == set(names) | ({"smp_unet_resnet18"} if smp else set())
     for r in results.values():
         assert 0.0 <= r["miou_mean"] <= 1.0 and r["images_per_s"] > 0 and r["params_m"] > 0
-        assert r["miou"] == [r["miou_mean"]]  # one seed
+        assert r["miou"] == [r["miou_mean"]] and r["miou_spread"] == 0  # one seed
+        assert 0.0 <= r["boundary_f1_mean"] <= 1.0 and r["inference_per_s"] > 0
+        assert r["peak_mb"] is None  # measured on CUDA only
+    assert "| boundary F (mean) |" in out.read_text()
+
+
+def _compare_module():
+    path = ROOT / "benchmarks" / "compare.py"
+    spec = importlib.util.spec_from_file_location("benchmarks_compare", path)
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    return compare
+
+
+def test_compare_image_size_is_one_side_or_height_and_width():
+    compare = _compare_module()
+    assert compare._size([64]) == 64 and compare._size([96, 128]) == (96, 128)
+    with pytest.raises(SystemExit, match="--image-size"):
+        compare._size([1, 2, 3])
 
 
 def _separable(model):
@@ -232,10 +250,7 @@ def _zero_init(model):
 
 
 def test_compare_variants_flip_only_the_choice_they_name():
-    path = ROOT / "benchmarks" / "compare.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_compare", path)
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
+    compare = _compare_module()
     assert set(compare.DEFAULT_MODELS) <= set(compare.MODELS)
     built = {n: build(3) for n, (build, family) in compare.MODELS.items() if family == "fcnlib"}
     plus, full = built["deeplabv3plus_resnet18"], built["deeplabv3plus_resnet18_full"]
@@ -260,3 +275,20 @@ def test_lessons_claims_follow_the_thresholds():
     bad = {**good, "deep_allconv": {"miou": 0.24, "boundary_f1": 0.5}}
     failed = [k for k, ok in lessons.claims(bad).items() if not ok]
     assert failed == ["deep_allconv >= shallow_allconv + 0.05"]
+
+
+def test_deeplab_input_scale_scores_at_the_input_size_and_names_a_missing_checkpoint(tmp_path):
+    path = ROOT / "benchmarks" / "deeplab_input_scale.py"
+    spec = importlib.util.spec_from_file_location("deeplab_input_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    net = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=8).eval()
+    x = torch.rand(2, 3, 32, 32)
+    up = bench.Upsampled(net, 2.0)
+    assert up.backbone is net.backbone
+    with torch.no_grad():
+        assert up(x).shape == (2, 3, 32, 32)
+        torch.testing.assert_close(bench.Upsampled(net, 1.0)(x), net(x))
+        assert not torch.allclose(up(x), net(x))  # the model did see another input
+    with pytest.raises(SystemExit, match="missing.pt"):
+        bench.backbone_from(tmp_path / "missing.pt", 3)
