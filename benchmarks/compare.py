@@ -13,8 +13,9 @@ DeepLabV3+ with a ResNet-18 encoder (``pip install segmentation-models-pytorch``
 it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNetV3-Large).
 Variants of fcnlib's models that isolate one design choice run when named in ``--models``:
 ``deeplab_resnet18_os8``, ``deeplabv3plus_resnet18_full`` (full 3x3 convolutions instead of
-separable ones) and the ``_zero`` models (``zero_init_residual`` on; reports made before it became off for
-V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
+separable ones), ``deeplabv3plus_resnet18_1conv`` (one decoder convolution instead of the
+paper's two) and the ``_zero`` models (``zero_init_residual`` on; reports made before it
+became off for V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
 training time, training and inference images/s, validation mIoU (mean and per seed) and
@@ -91,6 +92,7 @@ MODELS = {
     "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
     "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
     "deeplabv3plus_resnet18_full": (_fcnlib("deeplabv3plus_resnet18", separable=False), "fcnlib"),
+    "deeplabv3plus_resnet18_1conv": (_fcnlib("deeplabv3plus_resnet18", decoder_convs=1), "fcnlib"),
     # zero_init_residual on (every model's default is off)
     "deeplabv3plus_resnet18_zero": (
         _fcnlib("deeplabv3plus_resnet18", zero_init_residual=True),

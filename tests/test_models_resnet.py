@@ -332,3 +332,15 @@ def test_narrow_segmentation_models_size_their_heads_from_the_width():
 def test_width_is_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         resnet.resnet_backbone(**kwargs)
+
+
+def test_v3plus_decoder_convs_sets_the_decoder_depth_and_is_checked():
+    one = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=8, decoder_convs=1)
+    two = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=8)
+    n_convs = lambda m: sum(isinstance(c, torch.nn.BatchNorm2d) for c in m.classifier.decoder)  # noqa: E731
+    assert (n_convs(one), n_convs(two)) == (1, 2)
+    assert one.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="decoder_convs"):
+        models.build("deeplabv3plus_resnet18", 3, decoder_convs=0)
+    with pytest.raises(ValueError, match="decoder_convs"):
+        models.deeplab(3, decoder_convs=1)  # DeepLab-v3 has no decoder

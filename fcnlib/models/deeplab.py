@@ -119,7 +119,8 @@ class DeepLabV3PlusHead(nn.Module):
     ``low``'s size. The low-level features are projected to ``low_projection`` (48) channels
     so that the 256 ASPP channels dominate the concatenation, as in the paper. ``separable``
     makes the 3x3 convolutions of ASPP and of the decoder depthwise-separable (the paper's
-    choice; ``False`` gives full convolutions).
+    choice; ``False`` gives full convolutions). ``convs`` 3x3 convolutions refine the
+    concatenation (the paper's two; segmentation_models_pytorch's DeepLabV3+ uses one).
     """
 
     def __init__(
@@ -131,13 +132,16 @@ class DeepLabV3PlusHead(nn.Module):
         channels: int = 256,
         low_projection: int = 48,
         separable: bool = True,
+        convs: int = 2,
     ) -> None:
         super().__init__()
+        if not isinstance(convs, int) or isinstance(convs, bool) or convs < 1:
+            raise ValueError(f"decoder_convs must be a positive integer, got {convs!r}")
         self.aspp = ASPP(in_channels, atrous_rates, channels, separable)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
+        widths = [channels + low_projection] + [channels] * convs
         self.decoder = nn.Sequential(
-            *ConvBNReLU(channels + low_projection, channels, separable=separable),
-            *ConvBNReLU(channels, channels, separable=separable),
+            *(m for a, b in zip(widths, widths[1:]) for m in ConvBNReLU(a, b, separable=separable))
         )
         self.score = nn.Conv2d(channels, num_classes, 1)
 
@@ -191,6 +195,7 @@ def deeplab(
     separable: bool | None = None,
     zero_init_residual: bool = False,
     width: int = 64,
+    decoder_convs: int = 2,
 ) -> DeepLabV3:
     """DeepLabV3 (or V3+): ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -218,6 +223,7 @@ def deeplab(
             with it (seeds 0, 1, 2; ``benchmarks/compare_zero_init_seed*.md``).
         width: channels of ResNet-18/34's first stage (64 as published; a narrower network
             for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
+        decoder_convs: V3+ only: the 3x3 convolutions of the decoder (2 in the paper).
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
@@ -228,6 +234,8 @@ def deeplab(
         raise ValueError(f"aspp_channels must be a positive integer, got {aspp_channels!r}")
     if not isinstance(decoder, bool):
         raise ValueError(f"decoder must be True or False, got {decoder!r}")
+    if not decoder and decoder_convs != 2:
+        raise ValueError(f"decoder_convs is for DeepLabV3+ (decoder=True), got {decoder_convs!r}")
     if separable is None:
         separable = decoder
     if not isinstance(separable, bool):
@@ -244,6 +252,7 @@ def deeplab(
         separable=separable,
         zero_init_residual=zero_init_residual,
         width=width,
+        decoder_convs=decoder_convs,
     )
 
 
@@ -260,6 +269,7 @@ def _deeplab(
     separable: bool = False,
     zero_init_residual: bool = False,
     width: int = 64,
+    decoder_convs: int = 2,
 ) -> DeepLabV3:
     """Assemble DeepLabV3 (or V3+ with ``decoder``); ``atrous_rates`` are the rates ASPP uses
     at ``output_stride`` (already scaled). :func:`deeplab` checks and documents the options."""
@@ -276,7 +286,13 @@ def _deeplab(
     )
     if decoder:
         head = DeepLabV3PlusHead(
-            c4 // 8, c4, num_classes, atrous_rates, channels, separable=separable
+            c4 // 8,
+            c4,
+            num_classes,
+            atrous_rates,
+            channels,
+            separable=separable,
+            convs=decoder_convs,
         )
         return DeepLabV3Plus(features, head, aux, num_classes, output_stride, atrous_rates)
     head = DeepLabHead(c4, num_classes, atrous_rates, channels, separable)
