@@ -292,3 +292,18 @@ def test_deeplab_input_scale_scores_at_the_input_size_and_names_a_missing_checkp
         assert not torch.allclose(up(x), net(x))  # the model did see another input
     with pytest.raises(SystemExit, match="missing.pt"):
         bench.backbone_from(tmp_path / "missing.pt", 3)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("segmentation_models_pytorch") is None,
+    reason="segmentation_models_pytorch is not installed",
+)
+def test_v3plus_time_splits_both_models_into_backbone_and_head():
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "v3plus_time.py"), "--size", "32", "32",
+         "--batch-size", "2", "--repeats", "1"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = [line for line in p.stdout.splitlines() if "backbone" in line]
+    assert [r.split()[0] for r in rows] == ["fcnlib", "segmentation_models_pytorch"]
