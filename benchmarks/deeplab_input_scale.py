@@ -4,8 +4,9 @@ Notebook 05 trains DeepLab-v3+ (ResNet-18, width 16) on 64-px scenes from the ba
 notebook 04's FCN-ResNet18. The ResNet's stem divides the image by 4 before the first
 residual block, so on 64-px scenes ``layer1`` (the decoder's fine features) is 16 x 16. This
 benchmark trains the same model with notebook 05's recipe (SGD, poly schedule, head at 10x,
-background weight 0.3) with the input bilinearly upsampled by each ``--scales`` factor and
-the scores brought back to 64 px, so every run is scored on the same masks. A factor of 2
+background weight 0.3) with the input bilinearly upsampled by each ``--scales`` factor
+(``models.deeplab(..., input_scale=)``: the scores come back at 64 px), so every run is scored
+on the same masks. A factor of 2
 costs about 4 times the backbone's multiply-adds.
 
 It needs notebook 04's checkpoint for each seed (run notebook 04 with that ``SEED`` first):
@@ -24,8 +25,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine_info  # noqa: E402
@@ -34,23 +33,6 @@ from fcnlib import data, engine, metrics, models  # noqa: E402
 from fcnlib._files import write_json  # noqa: E402
 
 WIDTH, ASPP_RATES, ASPP_CHANNELS = 16, (1, 2, 3), 64  # notebook 05's CPU settings
-
-
-class Upsampled(nn.Module):
-    """Run ``model`` on the input resized by ``factor``; return scores at the input's size.
-    ``backbone`` is the model's, so ``engine.fit``'s ``head_lr_mult`` finds it."""
-
-    def __init__(self, model: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.model, self.backbone, self.factor = model, model.backbone, factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.factor == 1:
-            return self.model(x)
-        big = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        return F.interpolate(
-            self.model(big), size=x.shape[-2:], mode="bilinear", align_corners=False
-        )
 
 
 def backbone_from(path: Path, num_classes: int) -> dict:
@@ -64,11 +46,11 @@ def backbone_from(path: Path, num_classes: int) -> dict:
 def run(seed: int, factor: float, backbone: dict, train_set, val_set, args) -> dict:
     k = len(train_set.classes)
     engine.seed_everything(seed)
-    net = models.build(
-        "deeplabv3plus_resnet18", k, aspp_rates=ASPP_RATES, aspp_channels=ASPP_CHANNELS, width=WIDTH
-    )
-    net.backbone.load_state_dict(backbone)
-    model = Upsampled(net, factor)
+    model = models.build(
+        "deeplabv3plus_resnet18", k, aspp_rates=ASPP_RATES, aspp_channels=ASPP_CHANNELS,
+        width=WIDTH, input_scale=factor,
+    )  # fmt: skip
+    model.backbone.load_state_dict(backbone)
     t0 = time.perf_counter()
     engine.fit(
         model, train_set, None, epochs=args.epochs, batch_size=16, optimizer="sgd", lr=0.01,

@@ -277,21 +277,15 @@ def test_lessons_claims_follow_the_thresholds():
     assert failed == ["deep_allconv >= shallow_allconv + 0.05"]
 
 
-def test_deeplab_input_scale_scores_at_the_input_size_and_names_a_missing_checkpoint(tmp_path):
+def test_deeplab_input_scale_names_a_missing_checkpoint_and_bad_scales(tmp_path):
     path = ROOT / "benchmarks" / "deeplab_input_scale.py"
     spec = importlib.util.spec_from_file_location("deeplab_input_scale", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    net = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=8).eval()
-    x = torch.rand(2, 3, 32, 32)
-    up = bench.Upsampled(net, 2.0)
-    assert up.backbone is net.backbone
-    with torch.no_grad():
-        assert up(x).shape == (2, 3, 32, 32)
-        torch.testing.assert_close(bench.Upsampled(net, 1.0)(x), net(x))
-        assert not torch.allclose(up(x), net(x))  # the model did see another input
     with pytest.raises(SystemExit, match="missing.pt"):
         bench.backbone_from(tmp_path / "missing.pt", 3)
+    with pytest.raises(SystemExit, match="--scales"):
+        bench.main(["--scales", "0", "--seeds", "0"])
 
 
 @pytest.mark.skipif(

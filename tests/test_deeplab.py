@@ -241,3 +241,43 @@ def test_v3plus_head_is_separable_by_default_and_v3_is_not():
 def test_separable_must_be_a_bool_or_none():
     with pytest.raises(ValueError, match="separable"):
         models.deeplab(3, separable="yes")
+
+
+# ----------------------------------------------------------------------------- input_scale
+def test_input_scale_runs_the_network_on_the_resized_image_and_scores_at_the_input_size(
+    tmp_path,
+):
+    from fcnlib import engine
+
+    torch.manual_seed(0)
+    big = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=8, input_scale=2)
+    plain = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=8)
+    assert big.state_dict().keys() == plain.state_dict().keys()  # the same weights
+    plain.load_state_dict(big.state_dict())
+    big.eval()
+    plain.eval()
+    x = torch.rand(2, 3, 24, 20)
+    seen = []
+    hook = big.backbone.conv1.register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    with torch.no_grad():
+        out = big(x)
+        up = torch.nn.functional.interpolate(
+            x, scale_factor=2, mode="bilinear", align_corners=False
+        )
+        by_hand = torch.nn.functional.interpolate(
+            plain._forward(up)["out"], size=(24, 20), mode="bilinear", align_corners=False
+        )
+    hook.remove()
+    assert seen == [(2, 3, 48, 40)] and out.shape == (2, 3, 24, 20)
+    torch.testing.assert_close(out, by_hand)
+    assert not torch.allclose(out, plain(x))  # the input size changes the scores
+    assert "input_scale=2" in repr(big) and "input_scale" not in repr(plain)
+    # a checkpoint rebuilds the model with its input_scale
+    engine.save_checkpoint(tmp_path / "m.pt", big)
+    assert engine.load_model(tmp_path / "m.pt").input_scale == 2.0
+
+
+@pytest.mark.parametrize("bad", [0, -1.5, 9, True, "2", None])
+def test_bad_input_scale_is_named(bad):
+    with pytest.raises(ValueError, match="input_scale"):
+        models.deeplab(3, width=8, input_scale=bad)

@@ -75,7 +75,9 @@ class ResNetSegmentation(SegmentationModel):
 
     ``backbone`` returns ``{"out": layer4 features, "aux": layer3 features}`` (the latter only
     with an aux head). ``forward(x)`` gives ``B x K x H x W`` logits; ``forward(x,
-    return_aux=True)`` the dict ``{"out", "aux"}``.
+    return_aux=True)`` the dict ``{"out", "aux"}``. With ``input_scale`` other than 1 the
+    image is resized by that factor (bilinearly) before the backbone; the logits still come
+    out at ``H x W``.
     """
 
     def __init__(
@@ -85,18 +87,28 @@ class ResNetSegmentation(SegmentationModel):
         aux_classifier: nn.Module | None,
         num_classes: int,
         output_stride: int,
+        input_scale: float = 1.0,
     ):
         super().__init__(num_classes)
+        if isinstance(input_scale, bool) or not isinstance(input_scale, (int, float)):
+            raise ValueError(f"input_scale must be a positive number, got {input_scale!r}")
+        if not 0 < input_scale <= 8:
+            raise ValueError(f"input_scale must be in (0, 8], got {input_scale!r}")
         self.backbone = backbone
         self.classifier = classifier
         self.aux_classifier = aux_classifier
         self.output_stride = output_stride
+        self.input_scale = float(input_scale)
 
     def _classify(self, features: dict):
         """Class scores from the backbone's features (``classifier`` on ``layer4``)."""
         return self.classifier(features["out"])
 
     def _forward(self, x):
+        if self.input_scale != 1:
+            x = F.interpolate(
+                x, scale_factor=self.input_scale, mode="bilinear", align_corners=False
+            )
         features = self.backbone(x)
         out = {"out": self._classify(features)}
         if self.aux_classifier is not None:
@@ -104,4 +116,5 @@ class ResNetSegmentation(SegmentationModel):
         return out
 
     def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, output_stride={self.output_stride}"
+        scale = f", input_scale={self.input_scale:g}" if self.input_scale != 1 else ""
+        return f"num_classes={self.num_classes}, output_stride={self.output_stride}{scale}"
