@@ -6,8 +6,7 @@ residual block, so on 64-px scenes ``layer1`` (the decoder's fine features) is 1
 benchmark trains the same model with notebook 05's recipe (SGD, poly schedule, head at 10x,
 background weight 0.3) with the input bilinearly upsampled by each ``--scales`` factor
 (``models.deeplab(..., input_scale=)``: the scores come back at 64 px), so every run is scored
-on the same masks. A factor of 2
-costs about 4 times the backbone's multiply-adds.
+on the same masks. A factor of 2 costs about 4 times the backbone's multiply-adds.
 
 It needs notebook 04's checkpoint for each seed (run notebook 04 with that ``SEED`` first):
 

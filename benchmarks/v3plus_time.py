@@ -3,27 +3,27 @@ segmentation_models_pytorch's (ResNet-18, from random weights).
 
     python benchmarks/v3plus_time.py --size 128 128
 
-For each model: the median of ``--repeats`` forward-and-backward passes of a batch (after one
-warm-up pass) through the whole model and through its backbone alone; the head's share is
-the difference. Needs segmentation_models_pytorch (``pip install segmentation-models-pytorch``).
+For each model: the median forward-and-backward pass of a batch (``common.median_step_seconds``,
+blocks of passes for at least ``--min-time`` seconds) through the whole model and through its
+backbone alone; the head's share is the difference. Needs segmentation_models_pytorch (``pip install segmentation-models-pytorch``).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import median_step_seconds  # noqa: E402
+
 from fcnlib import models  # noqa: E402
 
 
-def step_seconds(module, x, repeats: int) -> float:
-    """Median seconds of ``module(x)``'s forward and backward pass (one warm-up pass first)."""
+def step_seconds(module, x, min_time: float) -> float:
+    """Median seconds of ``module(x)``'s forward and backward pass."""
 
     def step():
         out = module(x)
@@ -32,20 +32,15 @@ def step_seconds(module, x, repeats: int) -> float:
         )
         sum(o.float().mean() for o in outs).backward()
 
-    step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    step()  # warm-up
+    return median_step_seconds(step, min_time)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, nargs=2, default=[128, 128], metavar=("H", "W"))
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--min-time", type=float, default=3.0, help="seconds per measurement")
     args = p.parse_args(argv)
     try:
         import segmentation_models_pytorch as smp
@@ -62,8 +57,8 @@ def main(argv=None) -> int:
         ("fcnlib", fcnlib_v3p, fcnlib_v3p.backbone),
         ("segmentation_models_pytorch", smp_v3p, smp_v3p.encoder),
     ]:
-        full = step_seconds(model, x, args.repeats)
-        back = step_seconds(backbone, x, args.repeats)
+        full = step_seconds(model, x, args.min_time)
+        back = step_seconds(backbone, x, args.min_time)
         print(
             f"{name:28} whole {1000 * full:6.0f} ms, backbone {1000 * back:6.0f} ms, "
             f"head {1000 * (full - back):6.0f} ms ({args.batch_size / full:.1f} images/s)"

@@ -295,7 +295,7 @@ def test_deeplab_input_scale_names_a_missing_checkpoint_and_bad_scales(tmp_path)
 def test_v3plus_time_splits_both_models_into_backbone_and_head():
     p = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "v3plus_time.py"), "--size", "32", "32",
-         "--batch-size", "2", "--repeats", "1"],
+         "--batch-size", "2", "--min-time", "0.1"],
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
