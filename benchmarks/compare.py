@@ -14,7 +14,8 @@ it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNe
 Variants of fcnlib's models that isolate one design choice run when named in ``--models``:
 ``deeplab_resnet18_os8``, ``deeplabv3plus_resnet18_full`` (full 3x3 convolutions instead of
 separable ones), ``deeplabv3plus_resnet18_1conv`` (one decoder convolution instead of the
-paper's two) and the ``_zero`` models (``zero_init_residual`` on; reports made before it
+paper's two), ``deeplabv3plus_resnet18_dec128`` (the decoder's convolutions at 128 channels
+instead of 256) and the ``_zero`` models (``zero_init_residual`` on; reports made before it
 became off for V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
@@ -93,6 +94,10 @@ MODELS = {
     "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
     "deeplabv3plus_resnet18_full": (_fcnlib("deeplabv3plus_resnet18", separable=False), "fcnlib"),
     "deeplabv3plus_resnet18_1conv": (_fcnlib("deeplabv3plus_resnet18", decoder_convs=1), "fcnlib"),
+    "deeplabv3plus_resnet18_dec128": (
+        _fcnlib("deeplabv3plus_resnet18", decoder_channels=128),
+        "fcnlib",
+    ),
     # zero_init_residual on (every model's default is off)
     "deeplabv3plus_resnet18_zero": (
         _fcnlib("deeplabv3plus_resnet18", zero_init_residual=True),

@@ -1,5 +1,7 @@
-"""Where DeepLab-v3+'s training time goes: backbone against head, fcnlib's and
-segmentation_models_pytorch's (ResNet-18, from random weights).
+"""Where DeepLab-v3+'s training time goes: backbone against head (ResNet-18, random weights).
+
+Three models: fcnlib's with the paper's decoder, fcnlib's with the decoder's convolutions at
+128 channels (``decoder_channels=128``) and segmentation_models_pytorch's.
 
     python benchmarks/v3plus_time.py --size 128 128
 
@@ -51,16 +53,18 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     x = torch.rand(args.batch_size, 3, *args.size)
     fcnlib_v3p = models.build("deeplabv3plus_resnet18", 6).train()
+    narrow = models.build("deeplabv3plus_resnet18", 6, decoder_channels=128).train()
     smp_v3p = smp.DeepLabV3Plus(encoder_name="resnet18", encoder_weights=None, classes=6).train()
     print(f"batch of {args.batch_size} at {args.size[0]} x {args.size[1]}, forward + backward:")
     for name, model, backbone in [
         ("fcnlib", fcnlib_v3p, fcnlib_v3p.backbone),
+        ("fcnlib_decoder_channels=128", narrow, narrow.backbone),
         ("segmentation_models_pytorch", smp_v3p, smp_v3p.encoder),
     ]:
         full = step_seconds(model, x, args.min_time)
         back = step_seconds(backbone, x, args.min_time)
         print(
-            f"{name:28} whole {1000 * full:6.0f} ms, backbone {1000 * back:6.0f} ms, "
+            f"{name:30} whole {1000 * full:6.0f} ms, backbone {1000 * back:6.0f} ms, "
             f"head {1000 * (full - back):6.0f} ms ({args.batch_size / full:.1f} images/s)"
         )
     return 0

@@ -300,4 +300,8 @@ def test_v3plus_time_splits_both_models_into_backbone_and_head():
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
     rows = [line for line in p.stdout.splitlines() if "backbone" in line]
-    assert [r.split()[0] for r in rows] == ["fcnlib", "segmentation_models_pytorch"]
+    assert [r.split()[0] for r in rows] == [
+        "fcnlib",
+        "fcnlib_decoder_channels=128",
+        "segmentation_models_pytorch",
+    ]

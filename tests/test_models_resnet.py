@@ -344,3 +344,21 @@ def test_v3plus_decoder_convs_sets_the_decoder_depth_and_is_checked():
         models.build("deeplabv3plus_resnet18", 3, decoder_convs=0)
     with pytest.raises(ValueError, match="decoder_convs"):
         models.deeplab(3, decoder_convs=1)  # DeepLab-v3 has no decoder
+
+
+def test_v3plus_decoder_channels_sets_the_decoder_width_and_is_checked():
+    narrow = models.build(
+        "deeplabv3plus_resnet18", 3, width=8, aspp_channels=16, decoder_channels=4
+    )
+    head = narrow.classifier
+    bns = [m for m in head.decoder if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [bn.num_features for bn in bns] == [4, 4]
+    assert head.score.in_channels == 4 and head.aspp.project[0].out_channels == 16
+    assert narrow.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    default = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=16)
+    assert default.classifier.score.in_channels == 16  # None: the ASPP width
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="decoder_channels"):
+            models.build("deeplabv3plus_resnet18", 3, decoder_channels=bad)
+    with pytest.raises(ValueError, match="decoder_channels"):
+        models.deeplab(3, decoder_channels=64)  # DeepLab-v3 has no decoder
