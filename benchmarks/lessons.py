@@ -38,12 +38,13 @@ from common import ROOT, machine_info  # noqa: E402
 from fcnlib import data, engine, inference, metrics, models  # noqa: E402
 from fcnlib._files import write_json  # noqa: E402
 
+WIDTH = 16  # every model's width, as the notebooks build them
 MODELS = {
-    "shallow_allconv": ("allconv", {"depth": 4, "width": 16}),
-    "deep_allconv": ("allconv", {"depth": 12, "width": 16}),
-    "encoder_decoder": ("encoder_decoder", {"width": 16}),
-    "fcn32s": ("fcn32s", {"width": 16}),
-    "fcn8s": ("fcn8s", {"width": 16}),
+    "shallow_allconv": ("allconv", {"depth": 4}),
+    "deep_allconv": ("allconv", {"depth": 12}),
+    "encoder_decoder": ("encoder_decoder", {}),
+    "fcn32s": ("fcn32s", {}),
+    "fcn8s": ("fcn8s", {}),
 }
 
 
@@ -71,7 +72,10 @@ def scenes(seed: int, size: int, args):
 
 
 def run_seed(seed: int, args) -> dict:
-    sizes = {label: args.allconv_size if "allconv" in label else args.size for label in args.models}
+    sizes = {
+        label: args.allconv_size if MODELS[label][0] == "allconv" else args.size
+        for label in args.models
+    }
     sets = {size: scenes(seed, size, args) for size in sorted(set(sizes.values()))}
     num_classes = len(data.ShapesScenes.classes)
     weights = [args.background_weight] + [1.0] * (num_classes - 1)
@@ -80,7 +84,7 @@ def run_seed(seed: int, args) -> dict:
         name, kwargs = MODELS[label]
         train, images, masks = sets[sizes[label]]
         engine.seed_everything(seed)
-        model = models.build(name, num_classes, **kwargs)
+        model = models.build(name, num_classes, width=WIDTH, **kwargs)
         t0 = time.perf_counter()
         engine.fit(model, train, None, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    class_weights=weights, device="cpu", seed=seed, progress=False)  # fmt: skip

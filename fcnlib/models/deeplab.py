@@ -115,6 +115,11 @@ class DeepLabHead(nn.Sequential):
         )
 
 
+def _check_positive_int(value, name: str, alternatives: str = "") -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{alternatives}, got {value!r}")
+
+
 class DeepLabV3PlusHead(nn.Module):
     """ASPP on the deep features, then a decoder with the stride-4 features of ``layer1``.
 
@@ -141,17 +146,11 @@ class DeepLabV3PlusHead(nn.Module):
         decoder_channels: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(convs, int) or isinstance(convs, bool) or convs < 1:
-            raise ValueError(f"decoder_convs must be a positive integer, got {convs!r}")
-        decoder_channels = channels if decoder_channels is None else decoder_channels
-        if (
-            not isinstance(decoder_channels, int)
-            or isinstance(decoder_channels, bool)
-            or decoder_channels < 1
-        ):
-            raise ValueError(
-                f"decoder_channels must be a positive integer or None, got {decoder_channels!r}"
-            )
+        _check_positive_int(convs, "decoder_convs")
+        if decoder_channels is None:
+            decoder_channels = channels
+        else:
+            _check_positive_int(decoder_channels, "decoder_channels", " or None")
         self.aspp = ASPP(in_channels, atrous_rates, channels, separable)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
         widths = [channels + low_projection] + [decoder_channels] * convs
