@@ -260,12 +260,14 @@ def main(argv=None):
 def write_report(args, results, skipped, n_train, n_val):
     size = args.image_size
     size = f"{size[0]} x {size[1]}" if isinstance(size, tuple) else f"{size}"
+    machine = machine_info()
     lines = [
         "# From scratch, same loop, same budget",
         "",
         f"`python benchmarks/compare.py {' '.join(sys.argv[1:])}`".replace("` ", "`").rstrip(),
         "",
-        f"Machine: {machine_info()['CPU']}, {torch.get_num_threads()} threads, "
+        f"Run on {machine['date (UTC)'][:10]}. Machine: {machine['CPU']}, "
+        f"{torch.get_num_threads()} threads, "
         f"device {args.device}; torch {torch.__version__}. Data: `{args.dataset}`, {n_train} "
         f"training and {n_val} validation images at {size} px. Loop: AdamW "
         f"(lr {args.lr}, weight decay {args.weight_decay}), cosine schedule, batch "

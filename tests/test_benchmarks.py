@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,7 +224,9 @@ def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
         assert r["miou"] == [r["miou_mean"]] and r["miou_spread"] == 0  # one seed
         assert 0.0 <= r["boundary_f1_mean"] <= 1.0 and r["inference_per_s"] > 0
         assert r["peak_mb"] is None  # measured on CUDA only
-    assert "| boundary F (mean) |" in out.read_text()
+    report = out.read_text()
+    assert "| boundary F (mean) |" in report
+    assert re.search(r"Run on \d{4}-\d{2}-\d{2}\. Machine: ", report), report[:400]
 
 
 def _compare_module():
