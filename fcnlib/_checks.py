@@ -28,6 +28,13 @@ IGNORE_INDEX = 255  # the label of pixels that are not scored (VOC's object outl
 IGNORE_COLOUR = np.array([224, 224, 192], np.uint8)  # PASCAL VOC's colour for it
 
 
+def check_positive_int(value, name: str, alternatives: str = "") -> None:
+    """Refuse ``value`` unless it is an ``int`` >= 1 (``True`` is refused too); the message
+    names the argument ``name`` and any ``alternatives`` it also accepts (``" or None"``)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{alternatives}, got {value!r}")
+
+
 def check_images(x, name: str = "images", channels: int | None = 3) -> torch.Tensor:
     """Check a batch of images: a floating-point tensor ``B x C x H x W``.
 

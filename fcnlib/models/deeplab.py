@@ -31,6 +31,7 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPPPooling
 from torchvision.models.segmentation.fcn import FCNHead
 
+from .._checks import check_positive_int
 from .base import ResNetSegmentation
 from .blocks import ConvBNReLU, SeparableConv2d
 from .registry import register
@@ -115,11 +116,6 @@ class DeepLabHead(nn.Sequential):
         )
 
 
-def _check_positive_int(value, name: str, alternatives: str = "") -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{alternatives}, got {value!r}")
-
-
 class DeepLabV3PlusHead(nn.Module):
     """ASPP on the deep features, then a decoder with the stride-4 features of ``layer1``.
 
@@ -146,11 +142,11 @@ class DeepLabV3PlusHead(nn.Module):
         decoder_channels: int | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int(convs, "decoder_convs")
+        check_positive_int(convs, "decoder_convs")
         if decoder_channels is None:
             decoder_channels = channels
         else:
-            _check_positive_int(decoder_channels, "decoder_channels", " or None")
+            check_positive_int(decoder_channels, "decoder_channels", " or None")
         self.aspp = ASPP(in_channels, atrous_rates, channels, separable)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
         widths = [channels + low_projection] + [decoder_channels] * convs
