@@ -264,7 +264,8 @@ def fit_overhead_one(name, size, n, batch, epochs, repeats) -> dict:
     """``engine.fit`` against :func:`bare_fit` on one workload (see section 1)."""
     data = materialise(size, n)
     model0 = build(name)
-    kw = dict(epochs=epochs, batch_size=batch, device="cpu")
+    # both arms in N C H W: the loop's overhead, not the memory format's gain (notebook 08)
+    kw = dict(epochs=epochs, batch_size=batch, device="cpu", channels_last=False)
 
     def fit_quiet(m):
         engine.fit(m, data, progress=False, **kw)

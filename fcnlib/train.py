@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="default: on CUDA",
+        help="default: on CUDA and x86 CPUs",
     )
     p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
     p.add_argument("--pretrained-backbone", action="store_true", help="ImageNet weights (ResNets)")
@@ -186,7 +186,9 @@ def run(args: argparse.Namespace) -> dict | None:
         kw["pretrained_backbone"] = True
     model = models.build(args.model, num_classes=train_set.num_classes, **kw)
     amp = "auto" if args.amp is None else args.amp
-    channels_last = device.type == "cuda" if args.channels_last is None else args.channels_last
+    channels_last = (
+        engine.channels_last_default(device) if args.channels_last is None else args.channels_last
+    )
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)

@@ -213,6 +213,39 @@ def test_resolve_device():
             engine.resolve_device("cuda")
 
 
+def test_channels_last_auto_follows_the_device(shapes, monkeypatch):
+    cpu = torch.device("cpu")
+    for machine, expected in [
+        ("x86_64", True),
+        ("AMD64", True),
+        ("arm64", False),
+        ("aarch64", False),
+    ]:
+        monkeypatch.setattr(engine.platform, "machine", lambda m=machine: m)
+        assert engine.channels_last_default(cpu) is expected, machine
+    assert engine.channels_last_default(torch.device("cuda")) is True
+    assert engine.channels_last_default(torch.device("mps")) is False
+
+    # fit's "auto" stores the weights in the order the default names, and the model it trains
+    # computes what the N C H W one does, up to floating-point rounding (which Adam amplifies
+    # where a gradient is pure rounding, as for a convolution's bias before a BatchNorm)
+    train, val = shapes
+    x = torch.stack([val[i][0] for i in range(len(val))])
+    logits = {}
+    for machine in ("x86_64", "arm64"):
+        monkeypatch.setattr(engine.platform, "machine", lambda m=machine: m)
+        torch.manual_seed(0)
+        model = TinyConvNet()
+        engine.fit(model, train, epochs=1, batch_size=8, progress=False, device="cpu")
+        w = model.backbone[0].weight
+        assert w.is_contiguous(memory_format=torch.channels_last) is (machine == "x86_64")
+        with torch.no_grad():
+            logits[machine] = model.eval()(x.contiguous())
+    assert torch.allclose(logits["x86_64"], logits["arm64"], atol=2e-3)
+    same = logits["x86_64"].argmax(1) == logits["arm64"].argmax(1)
+    assert same.float().mean() > 0.99
+
+
 def test_history_plot_and_repr(shapes):
     train, val = shapes
     h = engine.fit(PerPixelNet(6), train, val, epochs=2, batch_size=8, progress=False, max_steps=1)
