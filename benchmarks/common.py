@@ -8,16 +8,21 @@ and the step timer.
   and the loop every model is trained and timed with;
 * :func:`median_step_seconds`: ``torch.utils.benchmark.Timer`` over a zero-argument step
   (it synchronises CUDA around each measurement and runs blocks of steps until enough time
-  has passed), at the process's own thread count.
+  has passed), at the process's own thread count;
+* :func:`interleaved` and :func:`paired_ratio`: arms timed in turn (ABBA order) and compared
+  repeat by repeat, so that slow drifts in the machine's speed cancel.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 import platform
+import statistics
 import subprocess
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -148,3 +153,30 @@ def mean_step_seconds(step: Callable[[], object], steps: int) -> float:
         stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()
     )
     return timer.timeit(steps).mean
+
+
+# ----------------------------------------------------------------------------- side by side
+def interleaved(arms: dict, repeats: int) -> dict[str, list[float]]:
+    """Time each arm ``repeats`` times in ABBA order after one untimed warm-up of each.
+
+    ``arms`` maps a name to ``prepare() -> go``: ``prepare`` runs untimed (e.g. a fresh copy
+    of the model) and returns the zero-argument callable that is timed.
+    """
+    for prepare in arms.values():
+        prepare()()
+    times = {name: [] for name in arms}
+    names = list(arms)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            go = arms[name]()
+            gc.collect()
+            t0 = time.perf_counter()
+            go()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, float]:
+    """Median, min and max of the per-repeat ratios ``num[i] / den[i]``."""
+    r = [a / b for a, b in zip(num, den)]
+    return statistics.median(r), min(r), max(r)

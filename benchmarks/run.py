@@ -53,7 +53,15 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py and report.py beside it
 
-from common import ROOT, bare_train, loadavg, machine_info, median_step_seconds  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    bare_train,
+    interleaved,
+    loadavg,
+    machine_info,
+    median_step_seconds,
+    paired_ratio,
+)
 from report import write_report  # noqa: E402
 
 from fcnlib import analysis, engine, inference, models  # noqa: E402
@@ -169,32 +177,6 @@ def calibrate_memory(mib: int = 64) -> float:
 
 
 # ----------------------------------------------------------------------------- timing helpers
-def interleaved(arms: dict, repeats: int) -> dict[str, list[float]]:
-    """Time each arm ``repeats`` times in ABBA order after one untimed warm-up of each.
-
-    ``arms`` maps a name to ``prepare() -> go``: ``prepare`` runs untimed (e.g. a fresh copy
-    of the model) and returns the zero-argument callable that is timed.
-    """
-    for prepare in arms.values():
-        prepare()()
-    times = {name: [] for name in arms}
-    names = list(arms)
-    for r in range(repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            go = arms[name]()
-            gc.collect()
-            t0 = time.perf_counter()
-            go()
-            times[name].append(time.perf_counter() - t0)
-    return times
-
-
-def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, float]:
-    """Median, min and max of the per-repeat ratios ``num[i] / den[i]``."""
-    r = [a / b for a, b in zip(num, den)]
-    return statistics.median(r), min(r), max(r)
-
-
 def overhead_stats(num: list[float], den: list[float]) -> dict:
     """Ratio statistics of arm ``num`` against arm ``den`` (times of interleaved repeats).
 

@@ -7,6 +7,7 @@ analytic FLOP count and a known allocation); the Markdown is only checked to ren
 from the JSON alone.
 """
 
+import argparse
 import importlib.util
 import json
 import math
@@ -227,6 +228,42 @@ def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
     report = out.read_text()
     assert "| boundary F (mean) |" in report
     assert re.search(r"Run on \d{4}-\d{2}-\d{2}\. Machine: ", report), report[:400]
+
+
+def test_train_speed_quick_times_every_model_against_the_reference(tmp_path):
+    script = ROOT / "benchmarks" / "train_speed.py"
+    out = tmp_path / "train_speed.md"
+    names = ["deeplabv3plus_resnet18", "deeplabv3plus_resnet18_dec128"]
+    p = subprocess.run(
+        [sys.executable, str(script), "--quick", "--models", *names, "--reference", names[0],
+         "--formats", "nchw", "channels_last", "--out", str(out)],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert {(r["model"], r["format"]) for r in rows} == {
+        (n, f) for n in names for f in ("nchw", "channels_last")
+    }
+    for r in rows:
+        assert len(r["repeat_seconds"]) == 2 and min(r["repeat_seconds"]) > 0
+        assert r["images_per_s"] == pytest.approx(2 * 1000 / r["ms_per_step"])
+        lo, hi = r["speed_vs_reference_range"]
+        assert lo <= r["speed_vs_reference"] <= hi
+        if r["model"] == names[0]:  # the reference against itself
+            assert r["speed_vs_reference"] == 1.0 and (lo, hi) == (1.0, 1.0)
+    assert "| speed against the reference |" in out.read_text()
+
+
+def test_train_speed_sizes_are_one_side_or_height_by_width():
+    spec = importlib.util.spec_from_file_location(
+        "train_speed", ROOT / "benchmarks" / "train_speed.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.parse_size("64") == (64, 64) and mod.parse_size("96x128") == (96, 128)
+    for bad in ("8", "96x", "1x2x3", "abc"):
+        with pytest.raises(argparse.ArgumentTypeError, match="S or HxW"):
+            mod.parse_size(bad)
 
 
 def _compare_module():
