@@ -153,7 +153,7 @@ def write_report(args, rows, machine) -> None:
     args.out.write_text("\n".join(lines) + "\n")
     record = {
         "machine": machine,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "rows": rows,
     }
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
