@@ -27,6 +27,13 @@ def _goal(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _other_machine(before: dict, latest: dict) -> str:
+    """`` (taken on <CPU>, <date>)`` when the kept sections ran on another CPU than the latest run."""
+    if before.get("CPU") == latest.get("CPU"):
+        return ""
+    return f" (taken on {before.get('CPU')}, {str(before.get('date (UTC)', ''))[:10]})"
+
+
 def write_report(path: Path, s, res: dict) -> str:
     """Write the Markdown report of ``res`` (the results dict that run.py also stores as
     JSON) for settings ``s`` to ``path``; returns the text."""
@@ -53,7 +60,9 @@ def write_report(path: Path, s, res: dict) -> str:
             + ", ".join(f"{k} {v}" for k, v in res["measured"].items())
             + (
                 "; the machine table is that of the latest run, which re-measured only "
-                "some sections and kept the others from the run before."
+                "some sections and kept the others from the run before"
+                + _other_machine(res["machine_before"], res["machine"])
+                + "."
                 if "machine_before" in res
                 else "."
             )

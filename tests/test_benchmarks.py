@@ -345,3 +345,15 @@ def test_v3plus_time_splits_both_models_into_backbone_and_head():
         "fcnlib_decoder_channels=128",
         "segmentation_models_pytorch",
     ]
+
+
+def test_report_names_the_machine_of_sections_kept_from_another_one():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import report
+    finally:
+        sys.path.pop(0)
+    intel = {"CPU": "Intel(R) Xeon(R)", "date (UTC)": "2026-11-30T10:02:50+00:00"}
+    amd = {"CPU": "AMD EPYC", "date (UTC)": "2026-12-04T20:34:22+00:00"}
+    assert report._other_machine(intel, amd) == " (taken on Intel(R) Xeon(R), 2026-11-30)"
+    assert report._other_machine(amd, dict(amd, **{"date (UTC)": "2026-12-05"})) == ""
