@@ -22,6 +22,10 @@ The report (``--out``, default ``benchmarks/compare.md``) gives per model: param
 training time, training and inference images/s, validation mIoU (mean and per seed) and
 boundary F-score (2-pixel tolerance), and on a GPU the peak memory of a training step.
 ``--image-size`` takes one side or ``H W`` (``--image-size 96 128``: a street-scene aspect).
+The report ends with the comparison's goals, checked on its own numbers (fcnlib's best model
+ahead of every other by more than the seeds' spread; fcnlib's DeepLab-v3+ at least as fast as
+segmentation_models_pytorch's at equal or better mIoU); ``--goals-from compare.json`` rewrites
+that section of ``--out`` from a run's JSON without measuring anything.
 """
 
 from __future__ import annotations
@@ -211,7 +215,20 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--quick", action="store_true", help="tiny run: checks the harness works")
     p.add_argument("--out", type=Path, default=HERE / "compare.md")
+    p.add_argument(
+        "--goals-from",
+        type=Path,
+        default=None,
+        help="measure nothing: (re)write the goals section of --out from this results JSON",
+    )
     args = p.parse_args(argv)
+    if args.goals_from is not None:
+        for path in (args.goals_from, args.out):
+            if not path.is_file():
+                raise SystemExit(f"--goals-from: no such file: {path}")
+        add_goals(args.out, json.loads(args.goals_from.read_text()))
+        print(f"wrote the goals of {args.out}")
+        return
     args.image_size = _size(args.image_size)
     if args.quick:
         args.image_size, args.train_size, args.val_size, args.epochs = 64, 32, 16, 1
@@ -257,6 +274,57 @@ def main(argv=None):
     write_report(args, results, skipped, len(train_set), len(val_set))
 
 
+GOALS_HEADING = "## Goals"
+
+
+def goals(results: dict) -> list[str]:
+    """The comparison's two goals, checked on ``results`` (model name -> its summary), as
+    Markdown lines; a goal whose models are not in ``results`` is said to be unmeasured."""
+    fcnlib_models = {n: r for n, r in results.items() if r["family"] == "fcnlib"}
+    others = {n: r for n, r in results.items() if r["family"] != "fcnlib"}
+    lines = [GOALS_HEADING, ""]
+    if fcnlib_models and others:
+        best, rival = (
+            max(group, key=lambda n: group[n]["miou_mean"]) for group in (fcnlib_models, others)
+        )
+        lead = results[best]["miou_mean"] - results[rival]["miou_mean"]
+        spread = max(results[best]["miou_spread"], results[rival]["miou_spread"])
+        met = lead > spread and len(results[best]["miou"]) > 1
+        lines.append(
+            f"1. fcnlib's best model has the highest mean mIoU, by more than the seeds' spread: "
+            f"**{'met' if met else 'not met'}**. `{best}` {results[best]['miou_mean']:.3f} "
+            f"against the best other model, `{rival}`, {results[rival]['miou_mean']:.3f}: a "
+            f"lead of {lead:+.3f}, against a spread of {spread:.3f} (the larger of the two)"
+            + ("; one seed has no spread" if len(results[best]["miou"]) < 2 else "")
+            + "."
+        )
+    else:
+        lines.append("1. fcnlib's best model against the others: not measured in this run.")
+    ours, theirs = "deeplabv3plus_resnet18", "smp_deeplabv3plus_resnet18"
+    if ours in results and theirs in results:
+        a, b = results[ours], results[theirs]
+        speed = a["images_per_s"] / b["images_per_s"]
+        met = speed >= 1 and a["miou_mean"] >= b["miou_mean"]
+        lines.append(
+            f"2. fcnlib's DeepLab-v3+ trains at least as fast as segmentation_models_pytorch's "
+            f"DeepLabV3+, at equal or better mIoU: **{'met' if met else 'not met'}** by this "
+            f"run's wall times. {a['images_per_s']:.1f} against {b['images_per_s']:.1f} "
+            f"training images/s ({speed:.2f}x), mIoU {a['miou_mean']:.3f} against "
+            f"{b['miou_mean']:.3f}. These rates come from runs that follow one another, while "
+            "the machine's speed may drift; `train_speed.py` times the two side by side."
+        )
+    else:
+        lines.append(f"2. `{ours}` against `{theirs}`: not measured in this run.")
+    return lines
+
+
+def add_goals(report: Path, results: dict) -> None:
+    """Write (or rewrite) the goals section at the end of an existing ``report``."""
+    text = report.read_text()
+    head = text.split("\n" + GOALS_HEADING + "\n")[0].rstrip("\n")
+    report.write_text(head + "\n\n" + "\n".join(goals(results)) + "\n")
+
+
 def write_report(args, results, skipped, n_train, n_val):
     size = args.image_size
     size = f"{size[0]} x {size[1]}" if isinstance(size, tuple) else f"{size}"
@@ -290,6 +358,7 @@ def write_report(args, results, skipped, n_train, n_val):
     lines += ["", "Peak memory is measured on CUDA only (n/a on the CPU)."]
     if skipped:
         lines += ["", f"Skipped (package not installed): {', '.join(skipped)}."]
+    lines += ["", *goals(results)]
     args.out.write_text("\n".join(lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")

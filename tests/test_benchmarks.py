@@ -227,6 +227,7 @@ def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
         assert r["peak_mb"] is None  # measured on CUDA only
     report = out.read_text()
     assert "| boundary F (mean) |" in report
+    assert report.count("\n## Goals\n") == 1 and "2. `deeplabv3plus_resnet18` against" in report
     assert re.search(r"Run on \d{4}-\d{2}-\d{2}\. Machine: ", report), report[:400]
 
 
@@ -279,6 +280,53 @@ def test_compare_image_size_is_one_side_or_height_and_width():
     assert compare._size([64]) == 64 and compare._size([96, 128]) == (96, 128)
     with pytest.raises(SystemExit, match="--image-size"):
         compare._size([1, 2, 3])
+
+
+def _summary(family, mious, images_per_s=10.0):
+    return {
+        "family": family,
+        "miou": mious,
+        "miou_mean": sum(mious) / len(mious),
+        "miou_spread": max(mious) - min(mious),
+        "images_per_s": images_per_s,
+    }
+
+
+def test_compare_goals_follow_the_numbers(tmp_path):
+    compare = _compare_module()
+    ahead = {
+        "deeplabv3plus_resnet18": _summary("fcnlib", [0.40, 0.41, 0.42], 12.0),
+        "fcn_resnet18": _summary("fcnlib", [0.1, 0.1, 0.1], 30.0),
+        "smp_deeplabv3plus_resnet18": _summary(
+            "segmentation_models_pytorch", [0.30, 0.31, 0.33], 11.0
+        ),
+    }
+    text = "\n".join(compare.goals(ahead))
+    assert "spread: **met**" in text and "`deeplabv3plus_resnet18` 0.410" in text
+    assert "lead of +0.097, against a spread of 0.030" in text
+    assert "better mIoU: **met**" in text and "(1.09x)" in text
+    close = dict(
+        ahead,
+        smp_deeplabv3plus_resnet18=_summary(
+            "segmentation_models_pytorch", [0.36, 0.40, 0.44], 13.0
+        ),
+    )
+    text = "\n".join(compare.goals(close))
+    assert "spread: **not met**" in text and "better mIoU: **not met**" in text
+    only_ours = {"fcn_resnet18": ahead["fcn_resnet18"]}
+    assert "not measured in this run" in compare.goals(only_ours)[2]
+    # --goals-from rewrites the section in place, once, and keeps the rest of the report
+    report, js = tmp_path / "compare.md", tmp_path / "compare.json"
+    report.write_text("# From scratch\n\n| table |\n")
+    js.write_text(json.dumps(ahead))
+    for _ in range(2):
+        compare.main(["--goals-from", str(js), "--out", str(report)])
+    text = report.read_text()
+    assert (
+        text.startswith("# From scratch\n\n| table |\n\n## Goals\n") and text.count("## Goals") == 1
+    )
+    with pytest.raises(SystemExit, match="no such file"):
+        compare.main(["--goals-from", str(tmp_path / "missing.json"), "--out", str(report)])
 
 
 def _separable(model):
