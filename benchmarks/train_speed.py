@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # fcnlib from this checkout, installed or not
 sys.path.insert(0, str(HERE))  # common.py and compare.py beside it
 
-from common import interleaved, machine_info, paired_ratio, train_step  # noqa: E402
+from common import interleaved, loadavg, machine_info, paired_ratio, train_step  # noqa: E402
 from compare import MODELS, available  # noqa: E402
 
 from fcnlib import data  # noqa: E402
@@ -79,10 +79,7 @@ def arm(name: str, memory_format, batch, num_classes: int, lr: float, steps: int
 def measure(size, args, names) -> list[dict]:
     """Every (model, format) at ``size``, interleaved; one row each."""
     scenes = data.ShapesScenes("train", args.batch_size, image_size=size, seed=0)
-    batch = (
-        torch.stack([scenes[i][0] for i in range(len(scenes))]),
-        torch.stack([scenes[i][1] for i in range(len(scenes))]),
-    )
+    batch = tuple(map(torch.stack, zip(*(scenes[i] for i in range(len(scenes))))))  # drawn once
     k = data.ShapesScenes.num_classes
     arms = {
         (name, fmt): arm(name, FORMATS[fmt], batch, k, args.lr, args.steps)
@@ -190,7 +187,7 @@ def main(argv=None) -> int:
         raise SystemExit("no model to time: every one named needs a package that is missing")
     machine = machine_info()
     rows = [row for size in args.sizes for row in measure(size, args, names)]
-    machine["load at end"] = machine_info()["load average at start (1/5/15 min)"]
+    machine["load at end"] = loadavg()
     write_report(args, rows, machine)
     return 0
 

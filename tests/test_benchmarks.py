@@ -27,8 +27,11 @@ RUN = ROOT / "benchmarks" / "run.py"
 GPU = ROOT / "benchmarks" / "gpu.py"
 
 
-def _load_run():
-    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN)
+def _load(script: str):
+    """The module of ``benchmarks/<script>.py``, imported from its path."""
+    spec = importlib.util.spec_from_file_location(
+        f"benchmarks_{script}", ROOT / "benchmarks" / f"{script}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
@@ -37,7 +40,7 @@ def _load_run():
 
 @pytest.fixture(scope="module")
 def bench():
-    return _load_run()
+    return _load("run")
 
 
 @pytest.fixture(scope="module")
@@ -256,27 +259,15 @@ def test_train_speed_quick_times_every_model_against_the_reference(tmp_path):
 
 
 def test_train_speed_sizes_are_one_side_or_height_by_width():
-    spec = importlib.util.spec_from_file_location(
-        "train_speed", ROOT / "benchmarks" / "train_speed.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load("train_speed")
     assert mod.parse_size("64") == (64, 64) and mod.parse_size("96x128") == (96, 128)
     for bad in ("8", "96x", "1x2x3", "abc"):
         with pytest.raises(argparse.ArgumentTypeError, match="S or HxW"):
             mod.parse_size(bad)
 
 
-def _compare_module():
-    path = ROOT / "benchmarks" / "compare.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_compare", path)
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
-    return compare
-
-
 def test_compare_image_size_is_one_side_or_height_and_width():
-    compare = _compare_module()
+    compare = _load("compare")
     assert compare._size([64]) == 64 and compare._size([96, 128]) == (96, 128)
     with pytest.raises(SystemExit, match="--image-size"):
         compare._size([1, 2, 3])
@@ -293,7 +284,7 @@ def _summary(family, mious, images_per_s=10.0):
 
 
 def test_compare_goals_follow_the_numbers(tmp_path):
-    compare = _compare_module()
+    compare = _load("compare")
     ahead = {
         "deeplabv3plus_resnet18": _summary("fcnlib", [0.40, 0.41, 0.42], 12.0),
         "fcn_resnet18": _summary("fcnlib", [0.1, 0.1, 0.1], 30.0),
@@ -338,7 +329,7 @@ def _zero_init(model):
 
 
 def test_compare_variants_flip_only_the_choice_they_name():
-    compare = _compare_module()
+    compare = _load("compare")
     assert set(compare.DEFAULT_MODELS) <= set(compare.MODELS)
     built = {n: build(3) for n, (build, family) in compare.MODELS.items() if family == "fcnlib"}
     plus, full = built["deeplabv3plus_resnet18"], built["deeplabv3plus_resnet18_full"]
@@ -349,9 +340,7 @@ def test_compare_variants_flip_only_the_choice_they_name():
 
 
 def test_lessons_claims_follow_the_thresholds():
-    spec = importlib.util.spec_from_file_location("lessons", ROOT / "benchmarks" / "lessons.py")
-    lessons = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lessons)
+    lessons = _load("lessons")
     good = {
         "shallow_allconv": {"miou": 0.20, "boundary_f1": 0.3},
         "deep_allconv": {"miou": 0.26, "boundary_f1": 0.5},
@@ -366,10 +355,7 @@ def test_lessons_claims_follow_the_thresholds():
 
 
 def test_deeplab_input_scale_names_a_missing_checkpoint_and_bad_scales(tmp_path):
-    path = ROOT / "benchmarks" / "deeplab_input_scale.py"
-    spec = importlib.util.spec_from_file_location("deeplab_input_scale", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load("deeplab_input_scale")
     with pytest.raises(SystemExit, match="missing.pt"):
         bench.backbone_from(tmp_path / "missing.pt", 3)
     with pytest.raises(SystemExit, match="--scales"):
@@ -396,11 +382,7 @@ def test_v3plus_time_splits_both_models_into_backbone_and_head():
 
 
 def test_report_names_the_machine_of_sections_kept_from_another_one():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import report
-    finally:
-        sys.path.pop(0)
+    report = _load("report")
     intel = {"CPU": "Intel(R) Xeon(R)", "date (UTC)": "2026-11-30T10:02:50+00:00"}
     amd = {"CPU": "AMD EPYC", "date (UTC)": "2026-12-04T20:34:22+00:00"}
     assert report._other_machine(intel, amd) == " (taken on Intel(R) Xeon(R), 2026-11-30)"
