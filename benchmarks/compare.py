@@ -1,4 +1,4 @@
-"""Train fcnlib's ResNet-18 models and popular alternatives from scratch, same loop, same budget.
+"""Train fcnlib's models and popular alternatives from scratch, same loop, same budget.
 
     python benchmarks/compare.py                        # the built-in scenes, the default models
     python benchmarks/compare.py --dataset voc --root ~/data --image-size 128 --epochs 30
@@ -8,7 +8,9 @@ Every model gets the identical plain PyTorch loop (no fcnlib engine): AdamW, a c
 learning rate, cross-entropy with the data set's ignore index, the same batches in the same
 order (one seeded shuffle per epoch), no augmentation beyond the data set's own, and no
 pretrained weights anywhere. Validation mIoU uses ``fcnlib.metrics.ConfusionMatrix`` on the
-full validation split. The alternatives are segmentation_models_pytorch's U-Net, FPN and
+full validation split. fcnlib's models are its ResNet-18 ones (FCN-ResNet18, DeepLab-v3 and
+v3+) and notebook 03's FCN-8s (the VGG-style net at the course's width 16, about a twelfth of
+their weights). The alternatives are segmentation_models_pytorch's U-Net, FPN and
 DeepLabV3+ with a ResNet-18 encoder (``pip install segmentation-models-pytorch``; skipped when
 it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNetV3-Large).
 Variants of fcnlib's models that isolate one design choice run when named in ``--models``:
@@ -20,17 +22,24 @@ became off for V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
 training time, training and inference images/s, validation mIoU (mean and per seed) and
-boundary F-score (2-pixel tolerance), and on a GPU the peak memory of a training step.
+boundary F-score (2-pixel tolerance), and the peak memory of training: on a GPU the most
+memory PyTorch allocated during the run (``torch.cuda.max_memory_allocated``: weights, optimizer
+state, activations), on the CPU the growth of the process's peak resident set over one
+training step of a copy of the trained model (activations, gradients and workspace, as
+``run.py`` measures it).
 ``--image-size`` takes one side or ``H W`` (``--image-size 96 128``: a street-scene aspect).
 The report ends with the comparison's goals, checked on its own numbers (fcnlib's best model
 ahead of every other by more than the seeds' spread; fcnlib's DeepLab-v3+ at least as fast as
 segmentation_models_pytorch's at equal or better mIoU); ``--goals-from compare.json`` rewrites
-that section of ``--out`` from a run's JSON without measuring anything.
+that section of ``--out`` from a run's JSON without measuring anything. ``--keep-from
+earlier.json`` adds the rows of an earlier run with the same settings (recorded in its JSON)
+for the models this run does not train, so one table can grow a model at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import statistics
@@ -45,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # fcnlib from this checkout, installed or not
 sys.path.insert(0, str(HERE))  # common.py beside it
 
-from common import bare_train, machine_info  # noqa: E402
+from common import MEMORY, bare_train, machine_info, train_step  # noqa: E402
 
 from fcnlib import data, metrics, models  # noqa: E402
 
@@ -92,6 +101,7 @@ def _fcnlib(name: str, **kw):
 
 # name -> (builder, family); "fcnlib" models are the course's own.
 MODELS = {
+    "fcn8s": (_fcnlib("fcn8s"), "fcnlib"),
     "fcn_resnet18": (_fcnlib("fcn_resnet18"), "fcnlib"),
     "deeplab_resnet18": (_fcnlib("deeplab_resnet18"), "fcnlib"),
     "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
@@ -118,6 +128,7 @@ MODELS = {
 
 # the default run: the course's models and the alternatives (the variants above are by name)
 DEFAULT_MODELS = [
+    "fcn8s",
     "fcn_resnet18",
     "deeplab_resnet18",
     "deeplabv3plus_resnet18",
@@ -142,8 +153,8 @@ def available(names):
 
 def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, args, seed):
     """The plain loop. Returns a dict: ``miou``, ``boundary_f1``, ``seconds`` (training),
-    ``images_per_s`` (training), ``inference_per_s``, ``peak_mb`` (CUDA only, else None) and
-    ``params``."""
+    ``images_per_s`` (training), ``inference_per_s``, ``peak_mb`` (see :func:`cpu_step_peak_mb`
+    for the CPU; None where it cannot be measured) and ``params``."""
     torch.manual_seed(seed)
     cuda = torch.device(args.device).type == "cuda"
     if cuda:
@@ -178,6 +189,8 @@ def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, arg
             predictions.append(pred)
             masks.append(y)
     bf = metrics.boundary_f1(torch.cat(predictions), torch.cat(masks), ignore_index=ignore_index)
+    if not cuda:
+        peak_mb = cpu_step_peak_mb(model, train_set, criterion, args)
     return {
         "miou": float(cm.compute()["miou"]),
         "boundary_f1": float(bf),
@@ -187,6 +200,27 @@ def train_and_evaluate(build, train_set, val_set, num_classes, ignore_index, arg
         "peak_mb": peak_mb,
         "params": params,
     }
+
+
+def cpu_step_peak_mb(model, train_set, criterion, args) -> float | None:
+    """Peak resident memory (MB) of one CPU training step, above the resident size before it.
+
+    The step runs on a copy of ``model`` with its own AdamW (after one untimed step that
+    creates the optimizer state) and inside ``torch.random.fork_rng``, so the measured model,
+    and the random numbers of whatever runs next, are untouched. None off Linux."""
+    if not MEMORY.available:
+        return None
+    x, y = (torch.stack(t) for t in zip(*(train_set[i] for i in range(args.batch_size))))
+    with torch.random.fork_rng(devices=[]):
+        twin = copy.deepcopy(model).train()
+        opt = torch.optim.AdamW(twin.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        train_step(twin, opt, criterion, x, y)  # warm-up; creates the optimizer state
+        opt.zero_grad(set_to_none=True)  # the gradients count in the peak, not the baseline
+        MEMORY.reset()
+        train_step(twin, opt, criterion, x, y)
+        peak = MEMORY.peak()
+    del twin, opt
+    return peak
 
 
 def _size(values):
@@ -216,6 +250,15 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="tiny run: checks the harness works")
     p.add_argument("--out", type=Path, default=HERE / "compare.md")
     p.add_argument(
+        "--keep-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="results JSONs of earlier runs with the same data and loop: their models that "
+        "this run does not train are kept in the report (marked with that run's date; on the "
+        "CPU their peak memory is measured now, on a freshly built model)",
+    )
+    p.add_argument(
         "--goals-from",
         type=Path,
         default=None,
@@ -226,9 +269,12 @@ def main(argv=None):
         for path in (args.goals_from, args.out):
             if not path.is_file():
                 raise SystemExit(f"--goals-from: no such file: {path}")
-        add_goals(args.out, json.loads(args.goals_from.read_text()))
+        add_goals(args.out, read_results(args.goals_from)[1])
         print(f"wrote the goals of {args.out}")
         return
+    for path in args.keep_from or ():
+        if not path.is_file():
+            raise SystemExit(f"--keep-from: no such file: {path}")
     args.image_size = _size(args.image_size)
     if args.quick:
         args.image_size, args.train_size, args.val_size, args.epochs = 64, 32, 16, 1
@@ -244,6 +290,9 @@ def main(argv=None):
     info = data.DATASETS[args.dataset]
     k, ignore = len(info.classes), info.ignore_index
     results = {}
+    for path in args.keep_from or ():
+        results.update(kept_results(path, set(names) | set(results), args, train_set, k, ignore))
+    run_date = machine_info()["date (UTC)"][:10]
     for name in names:
         runs = [
             train_and_evaluate(MODELS[name][0], train_set, val_set, k, ignore, args, s)
@@ -263,6 +312,7 @@ def main(argv=None):
             "inference_per_s": statistics.fmean(r["inference_per_s"] for r in runs),
             "peak_mb": max(peaks) if peaks else None,
             "params_m": runs[0]["params"] / 1e6,
+            "date": run_date,
         }
         r = results[name]
         print(
@@ -272,6 +322,55 @@ def main(argv=None):
             flush=True,
         )
     write_report(args, results, skipped, len(train_set), len(val_set))
+
+
+def kept_results(path: Path, names, args, train_set, num_classes, ignore_index) -> dict:
+    """The models of an earlier run's results JSON (``path``) that are not in ``names``.
+
+    The earlier run must have used this run's data and loop (same data set, image size,
+    sizes of the splits, epochs, batch, learning rate, weight decay and seeds), which its
+    ``"settings"`` record; its rows keep their date. On the CPU, a kept row without a peak
+    memory gets one, measured now on a freshly built model (the memory of a training step
+    does not depend on the weights)."""
+    settings, earlier = read_results(path)
+    if settings is None or {k: v for k, v in settings.items() if k != "date"} != run_settings(args):
+        raise SystemExit(
+            f"--keep-from: {path} was measured with other settings ({settings}), "
+            f"this run uses {run_settings(args)}"
+        )
+    kept = {n: r for n, r in earlier.items() if n not in names}
+    criterion = nn.CrossEntropyLoss(ignore_index=ignore_index)
+    for name, r in kept.items():
+        r.setdefault("date", settings.get("date", "earlier"))
+        if r["peak_mb"] is None and torch.device(args.device).type == "cpu":
+            torch.manual_seed(0)
+            r["peak_mb"] = cpu_step_peak_mb(
+                MODELS[name][0](num_classes), train_set, criterion, args
+            )
+    return kept
+
+
+def read_results(path: Path) -> tuple[dict | None, dict]:
+    """A results JSON as ``(settings, results)``: the run's settings (None in files written
+    before they were recorded) and model name -> its summary."""
+    results = json.loads(path.read_text())
+    return results.pop("settings", None), results
+
+
+def run_settings(args) -> dict:
+    """What must match for two runs' rows to share a table."""
+    size = list(args.image_size) if isinstance(args.image_size, tuple) else args.image_size
+    return {
+        "dataset": args.dataset,
+        "image_size": size,
+        "train_size": args.train_size,
+        "val_size": args.val_size,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "seeds": list(args.seeds),
+    }
 
 
 GOALS_HEADING = "## Goals"
@@ -305,10 +404,15 @@ def goals(results: dict) -> list[str]:
         a, b = results[ours], results[theirs]
         speed = a["images_per_s"] / b["images_per_s"]
         met = speed >= 1 and a["miou_mean"] >= b["miou_mean"]
+        when = (
+            "this run's wall times"
+            if a.get("date") == b.get("date")
+            else f"wall times of {a.get('date', 'an earlier run')} and {b.get('date', 'an earlier run')}"
+        )
         lines.append(
             f"2. fcnlib's DeepLab-v3+ trains at least as fast as segmentation_models_pytorch's "
-            f"DeepLabV3+, at equal or better mIoU: **{'met' if met else 'not met'}** by this "
-            f"run's wall times. {a['images_per_s']:.1f} against {b['images_per_s']:.1f} "
+            f"DeepLabV3+, at equal or better mIoU: **{'met' if met else 'not met'}** by "
+            f"{when}. {a['images_per_s']:.1f} against {b['images_per_s']:.1f} "
             f"training images/s ({speed:.2f}x), mIoU {a['miou_mean']:.3f} against "
             f"{b['miou_mean']:.3f}. These rates come from runs that follow one another, while "
             "the machine's speed may drift; `train_speed.py` times the two side by side."
@@ -344,8 +448,8 @@ def write_report(args, results, skipped, n_train, n_val):
         "",
         "| model | from | parameters (M) | train time (s) | training images/s | "
         "inference images/s | peak memory (MB) | val mIoU (mean) | spread | per seed | "
-        "boundary F (mean) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "boundary F (mean) | run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for name, r in sorted(results.items(), key=lambda kv: -kv[1]["miou_mean"]):
         peak = "n/a" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
@@ -353,14 +457,32 @@ def write_report(args, results, skipped, n_train, n_val):
             f"| `{name}` | {r['family']} | {r['params_m']:.1f} | {r['seconds']:.0f} | "
             f"{r['images_per_s']:.1f} | {r['inference_per_s']:.1f} | {peak} | "
             f"{r['miou_mean']:.3f} | {r['miou_spread']:.3f} | "
-            f"{', '.join(f'{m:.3f}' for m in r['miou'])} | {r['boundary_f1_mean']:.3f} |"
+            f"{', '.join(f'{m:.3f}' for m in r['miou'])} | {r['boundary_f1_mean']:.3f} | "
+            f"{r.get('date', 'n/a')} |"
         )
-    lines += ["", "Peak memory is measured on CUDA only (n/a on the CPU)."]
+    lines += [
+        "",
+        "Peak memory: on CUDA the most memory allocated during training (weights, optimizer "
+        "state and activations); on the CPU the growth of the process's peak resident set over "
+        "one training step of a batch (activations, gradients and workspace; the largest of "
+        "the seeds).",
+    ]
+    if args.keep_from is not None:
+        lines += [
+            "",
+            "Rows of an earlier date were trained by the runs of "
+            + ", ".join(f"`{p.name}`" for p in args.keep_from)
+            + " (same data, loop and seeds; their mIoU is what this run would give, their "
+            "speeds are that day's), and their CPU peak memory was measured in this run.",
+        ]
     if skipped:
         lines += ["", f"Skipped (package not installed): {', '.join(skipped)}."]
     lines += ["", *goals(results)]
     args.out.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    settings = {**run_settings(args), "date": machine["date (UTC)"][:10]}
+    args.out.with_suffix(".json").write_text(
+        json.dumps({**results, "settings": settings}, indent=1)
+    )
     print(f"wrote {args.out}")
 
 

@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import ctypes
 import dataclasses
 import datetime
-import gc
 import io
 import json
 import math
@@ -54,8 +52,10 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py and report.py beside it
 
 from common import (  # noqa: E402
+    MEMORY,
     ROOT,
     bare_train,
+    calibrate_memory,
     interleaved,
     loadavg,
     machine_info,
@@ -121,59 +121,6 @@ class Settings:
             workers=(2,),
             e2e=("allconv", 32, 32, 8),
         )
-
-
-# ----------------------------------------------------------------------------- memory
-class PeakMemory:
-    """Peak resident memory of this process above a baseline (Linux only).
-
-    ``reset()`` returns freed heap pages to the OS (``malloc_trim``), resets the kernel's
-    high-water mark (``/proc/self/clear_refs``) and records the resident size; ``peak()`` is
-    the high-water mark (``VmHWM``) minus that baseline, in MiB. It sees every allocation
-    PyTorch and oneDNN make, which ``tracemalloc`` does not.
-    """
-
-    def __init__(self):
-        self._libc = None
-        with contextlib.suppress(OSError):
-            self._libc = ctypes.CDLL("libc.so.6")
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self._status("VmHWM")
-            self.available = True
-        except (OSError, KeyError):
-            self.available = False
-        self.base = 0.0
-
-    @staticmethod
-    def _status(key: str) -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-        raise KeyError(key)
-
-    def reset(self) -> None:
-        if not self.available:
-            return
-        gc.collect()
-        if self._libc is not None:
-            self._libc.malloc_trim(0)
-        Path("/proc/self/clear_refs").write_text("5")
-        self.base = self._status("VmRSS")
-
-    def peak(self) -> float:
-        return self._status("VmHWM") - self.base if self.available else float("nan")
-
-
-MEMORY = PeakMemory()
-
-
-def calibrate_memory(mib: int = 64) -> float:
-    """What :class:`PeakMemory` reads for one freshly written tensor of ``mib`` MiB."""
-    MEMORY.reset()
-    x = torch.ones(mib * 2**20 // 4)
-    del x
-    return MEMORY.peak()
 
 
 # ----------------------------------------------------------------------------- timing helpers

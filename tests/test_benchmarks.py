@@ -220,14 +220,16 @@ def test_compare_quick_trains_every_model_with_one_loop(tmp_path):
         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
-    results = json.loads(out.with_suffix(".json").read_text())
+    settings, results = _load("compare").read_results(out.with_suffix(".json"))
+    assert settings["image_size"] == 64 and settings["seeds"] == [0] and settings["epochs"] == 1
     smp = importlib.util.find_spec("segmentation_models_pytorch") is not None
     assert set(results) == set(names) | ({"smp_unet_resnet18"} if smp else set())
     for r in results.values():
         assert 0.0 <= r["miou_mean"] <= 1.0 and r["images_per_s"] > 0 and r["params_m"] > 0
         assert r["miou"] == [r["miou_mean"]] and r["miou_spread"] == 0  # one seed
         assert 0.0 <= r["boundary_f1_mean"] <= 1.0 and r["inference_per_s"] > 0
-        assert r["peak_mb"] is None  # measured on CUDA only
+        if sys.platform.startswith("linux"):  # one CPU training step, from /proc
+            assert r["peak_mb"] > 0
     report = out.read_text()
     assert "| boundary F (mean) |" in report
     assert report.count("\n## Goals\n") == 1 and "2. `deeplabv3plus_resnet18` against" in report
@@ -264,6 +266,47 @@ def test_train_speed_sizes_are_one_side_or_height_by_width():
     for bad in ("8", "96x", "1x2x3", "abc"):
         with pytest.raises(argparse.ArgumentTypeError, match="S or HxW"):
             mod.parse_size(bad)
+
+
+def test_compare_cpu_peak_memory_leaves_the_model_and_the_random_numbers_alone():
+    compare = _load("compare")
+    if not compare.MEMORY.available:
+        pytest.skip("peak resident memory needs Linux /proc")
+    model = models.build("deeplabv3plus_resnet18", 3, width=8, aspp_channels=16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    scenes = [(torch.rand(3, 32, 32), torch.randint(0, 3, (32, 32))) for _ in range(4)]
+    args = argparse.Namespace(batch_size=4, lr=1e-2, weight_decay=0.0)
+    torch.manual_seed(3)
+    expected = torch.rand(5)
+    torch.manual_seed(3)
+    peak = compare.cpu_step_peak_mb(model, scenes, torch.nn.CrossEntropyLoss(), args)
+    assert torch.equal(torch.rand(5), expected)  # the global generator did not move
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert peak > 0
+
+
+def test_compare_keeps_the_rows_of_an_earlier_run_with_the_same_settings(tmp_path):
+    compare = _load("compare")
+    first, second = tmp_path / "first.md", tmp_path / "second.md"
+    compare.main(["--quick", "--models", "fcn_resnet18", "--out", str(first)])
+    earlier = json.loads(first.with_suffix(".json").read_text())
+    earlier["fcn_resnet18"]["peak_mb"] = None  # as in files written before it was measured
+    first.with_suffix(".json").write_text(json.dumps(earlier))
+    compare.main(["--quick", "--models", "tv_lraspp_mobilenet_v3_large",
+                  "--keep-from", str(first.with_suffix(".json")), "--out", str(second)])  # fmt: skip
+    _, both = compare.read_results(second.with_suffix(".json"))
+    assert set(both) == {"fcn_resnet18", "tv_lraspp_mobilenet_v3_large"}
+    kept = both["fcn_resnet18"]
+    assert kept["miou"] == earlier["fcn_resnet18"]["miou"]  # carried over, not retrained
+    assert kept["date"] == earlier["settings"]["date"]
+    if compare.MEMORY.available:
+        assert kept["peak_mb"] > 0  # measured now
+    assert "were trained by the runs of `first.json`" in second.read_text()
+    with pytest.raises(SystemExit, match="other settings"):  # another budget: refused
+        compare.main(["--quick", "--batch-size", "8", "--models", "tv_lraspp_mobilenet_v3_large",
+                      "--keep-from", str(first.with_suffix(".json")), "--out", str(second)])  # fmt: skip
+    with pytest.raises(SystemExit, match="no such file"):
+        compare.main(["--quick", "--keep-from", str(tmp_path / "nope.json"), "--out", str(second)])
 
 
 def test_compare_image_size_is_one_side_or_height_and_width():

@@ -362,3 +362,17 @@ def test_v3plus_decoder_channels_sets_the_decoder_width_and_is_checked():
             models.build("deeplabv3plus_resnet18", 3, decoder_channels=bad)
     with pytest.raises(ValueError, match="decoder_channels"):
         models.deeplab(3, decoder_channels=64)  # DeepLab-v3 has no decoder
+
+
+def test_aspp_dropout_sets_the_dropout_after_aspp_and_is_checked():
+    def dropout(model):
+        aspp = model.classifier.aspp if hasattr(model.classifier, "aspp") else model.classifier[0]
+        return aspp.project[-1].p
+
+    kw = dict(width=8, aspp_channels=16)
+    assert dropout(models.build("deeplabv3plus_resnet18", 3, **kw)) == 0.5  # torchvision's
+    assert dropout(models.build("deeplabv3plus_resnet18", 3, aspp_dropout=0.1, **kw)) == 0.1
+    assert dropout(models.build("deeplab_resnet18", 3, aspp_dropout=0, **kw)) == 0.0
+    for bad in (-0.1, 1, 1.5, "0.1", None, False):
+        with pytest.raises(ValueError, match="aspp_dropout"):
+            models.build("deeplabv3plus_resnet18", 3, aspp_dropout=bad)

@@ -68,7 +68,8 @@ class ASPP(nn.Module):
     Branches (``self.convs``): a 1x1 conv, one :class:`ASPPConv` per rate in
     ``atrous_rates`` (depthwise-separable with ``separable=True``), and torchvision's
     ``ASPPPooling`` (global average pool, 1x1 conv, BN, ReLU, broadcast back to ``h x w``);
-    concatenated, then ``self.project`` (1x1 conv, BN, ReLU, dropout 0.5).
+    concatenated, then ``self.project`` (1x1 conv, BN, ReLU, dropout with probability
+    ``dropout``: 0.5 as in torchvision).
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class ASPP(nn.Module):
         atrous_rates: Sequence[int],
         out_channels: int = 256,
         separable: bool = False,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         modules = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
@@ -87,7 +89,7 @@ class ASPP(nn.Module):
             nn.Conv2d(len(self.convs) * out_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(),
-            nn.Dropout(0.5),
+            nn.Dropout(dropout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,9 +110,10 @@ class DeepLabHead(nn.Sequential):
         atrous_rates: Sequence[int] = (12, 24, 36),
         channels: int = 256,
         separable: bool = False,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__(
-            ASPP(in_channels, atrous_rates, channels, separable),
+            ASPP(in_channels, atrous_rates, channels, separable, dropout),
             *ConvBNReLU(channels, channels, separable=separable),
             nn.Conv2d(channels, num_classes, 1),
         )
@@ -140,6 +143,7 @@ class DeepLabV3PlusHead(nn.Module):
         separable: bool = True,
         convs: int = 2,
         decoder_channels: int | None = None,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         check_positive_int(convs, "decoder_convs")
@@ -147,7 +151,7 @@ class DeepLabV3PlusHead(nn.Module):
             decoder_channels = channels
         else:
             check_positive_int(decoder_channels, "decoder_channels", " or None")
-        self.aspp = ASPP(in_channels, atrous_rates, channels, separable)
+        self.aspp = ASPP(in_channels, atrous_rates, channels, separable, dropout)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
         widths = [channels + low_projection] + [decoder_channels] * convs
         self.decoder = nn.Sequential(
@@ -211,6 +215,7 @@ def deeplab(
     decoder_convs: int = 2,
     decoder_channels: int | None = None,
     input_scale: float = 1.0,
+    aspp_dropout: float = 0.5,
 ) -> DeepLabV3:
     """DeepLabV3 (or V3+): ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -250,6 +255,7 @@ def deeplab(
             16 x 16 map, and notebook 05's V3+ with ``input_scale=1.75`` reaches 0.759, 0.734
             and 0.766 mIoU against 0.681, 0.656 and 0.626 without, for up to twice the
             training time (``benchmarks/deeplab_input_scale.json``, seeds 0, 1, 2).
+        aspp_dropout: dropout probability after ASPP's projection (0.5, torchvision's).
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
@@ -266,6 +272,12 @@ def deeplab(
         raise ValueError(
             f"decoder_channels is for DeepLabV3+ (decoder=True), got {decoder_channels!r}"
         )
+    if (
+        isinstance(aspp_dropout, bool)
+        or not isinstance(aspp_dropout, (int, float))
+        or not 0 <= aspp_dropout < 1
+    ):
+        raise ValueError(f"aspp_dropout must be a probability in [0, 1), got {aspp_dropout!r}")
     if separable is None:
         separable = decoder
     if not isinstance(separable, bool):
@@ -285,6 +297,7 @@ def deeplab(
         decoder_convs=decoder_convs,
         decoder_channels=decoder_channels,
         input_scale=input_scale,
+        dropout=float(aspp_dropout),
     )
 
 
@@ -304,6 +317,7 @@ def _deeplab(
     decoder_convs: int = 2,
     decoder_channels: int | None = None,
     input_scale: float = 1.0,
+    dropout: float = 0.5,
 ) -> DeepLabV3:
     """Assemble DeepLabV3 (or V3+ with ``decoder``); ``atrous_rates`` are the rates ASPP uses
     at ``output_stride`` (already scaled). :func:`deeplab` checks and documents the options."""
@@ -328,11 +342,12 @@ def _deeplab(
             separable=separable,
             convs=decoder_convs,
             decoder_channels=decoder_channels,
+            dropout=dropout,
         )
         return DeepLabV3Plus(
             features, head, aux, num_classes, output_stride, atrous_rates, input_scale
         )
-    head = DeepLabHead(c4, num_classes, atrous_rates, channels, separable)
+    head = DeepLabHead(c4, num_classes, atrous_rates, channels, separable, dropout)
     return DeepLabV3(features, head, aux, num_classes, output_stride, atrous_rates, input_scale)
 
 
