@@ -347,6 +347,13 @@ def test_compare_goals_follow_the_numbers(tmp_path):
     )
     text = "\n".join(compare.goals(close))
     assert "spread: **not met**" in text and "better mIoU: **not met**" in text
+    # fcnlib's highest mean is level with another of its models that clears the spread
+    level = dict(ahead, fcn8s=_summary("fcnlib", [0.35, 0.40, 0.49], 50.0))
+    text = "\n".join(compare.goals(level))
+    assert "spread: **met**. `deeplabv3plus_resnet18` 0.410" in text
+    assert "fcnlib's highest mean, `fcn8s` 0.413, is 0.003 above it" in text
+    noisy = dict(level, deeplabv3plus_resnet18=_summary("fcnlib", [0.30, 0.41, 0.52], 12.0))
+    assert "spread: **not met**. `fcn8s` 0.413" in "\n".join(compare.goals(noisy))
     only_ours = {"fcn_resnet18": ahead["fcn_resnet18"]}
     assert "not measured in this run" in compare.goals(only_ours)[2]
     # --goals-from rewrites the section in place, once, and keeps the rest of the report
