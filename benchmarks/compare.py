@@ -491,8 +491,8 @@ def write_report(args, results, skipped, n_train, n_val):
             "",
             "Rows of an earlier date were trained by the runs of "
             + ", ".join(f"`{p.name}`" for p in args.keep_from)
-            + " (same data, loop and seeds; their mIoU is what this run would give, their "
-            "speeds are that day's), and their CPU peak memory was measured in this run.",
+            + " (same data, loop and seeds; their mIoU and speeds are those runs'), and their "
+            "CPU peak memory was measured in this run.",
         ]
     if skipped:
         lines += ["", f"Skipped (package not installed): {', '.join(skipped)}."]
