@@ -17,7 +17,8 @@ Variants of fcnlib's models that isolate one design choice run when named in ``-
 ``deeplab_resnet18_os8``, ``deeplabv3plus_resnet18_full`` (full 3x3 convolutions instead of
 separable ones), ``deeplabv3plus_resnet18_1conv`` (one decoder convolution instead of the
 paper's two), ``deeplabv3plus_resnet18_dec128`` (the decoder's convolutions at 128 channels
-instead of 256) and the ``_zero`` models (``zero_init_residual`` on; reports made before it
+instead of 256), ``deeplabv3plus_resnet18_drop01`` (dropout 0.1 after ASPP instead of 0.5),
+``deeplabv3plus_resnet18_twostep`` (the decoder of ``two_step_decoder.py``) and the ``_zero`` models (``zero_init_residual`` on; reports made before it
 became off for V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
@@ -55,6 +56,7 @@ sys.path.insert(0, str(HERE.parent))  # fcnlib from this checkout, installed or 
 sys.path.insert(0, str(HERE))  # common.py beside it
 
 from common import MEMORY, bare_train, machine_info, train_step  # noqa: E402
+from two_step_decoder import two_step_deeplabv3plus_resnet18  # noqa: E402
 
 from fcnlib import data, metrics, models  # noqa: E402
 
@@ -112,6 +114,11 @@ MODELS = {
         _fcnlib("deeplabv3plus_resnet18", decoder_channels=128),
         "fcnlib",
     ),
+    "deeplabv3plus_resnet18_drop01": (
+        _fcnlib("deeplabv3plus_resnet18", aspp_dropout=0.1),
+        "fcnlib",
+    ),
+    "deeplabv3plus_resnet18_twostep": (two_step_deeplabv3plus_resnet18, "fcnlib"),
     # zero_init_residual on (every model's default is off)
     "deeplabv3plus_resnet18_zero": (
         _fcnlib("deeplabv3plus_resnet18", zero_init_residual=True),

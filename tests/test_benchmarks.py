@@ -387,6 +387,16 @@ def test_compare_variants_flip_only_the_choice_they_name():
     assert _separable(built["deeplabv3plus_resnet18_zero"])
     for name in ("fcn_resnet18", "deeplab_resnet18", "deeplabv3plus_resnet18"):
         assert not _zero_init(built[name]) and _zero_init(built[f"{name}_zero"])
+    assert plus.classifier.aspp.project[-1].p == 0.5
+    assert built["deeplabv3plus_resnet18_drop01"].classifier.aspp.project[-1].p == 0.1
+    two = built["deeplabv3plus_resnet18_twostep"].eval()
+    feats = two.backbone(torch.rand(1, 3, 64, 96))
+    assert [tuple(feats[k].shape[-2:]) for k in ("out", "mid", "low")] == [
+        (4, 6),
+        (8, 12),
+        (16, 24),
+    ]
+    assert two(torch.rand(1, 3, 65, 97)).shape == (1, 3, 65, 97)  # odd sizes too
 
 
 def test_lessons_claims_follow_the_thresholds():
