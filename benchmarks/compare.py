@@ -18,8 +18,9 @@ Variants of fcnlib's models that isolate one design choice run when named in ``-
 separable ones), ``deeplabv3plus_resnet18_1conv`` (one decoder convolution instead of the
 paper's two), ``deeplabv3plus_resnet18_dec128`` (the decoder's convolutions at 128 channels
 instead of 256), ``deeplabv3plus_resnet18_drop01`` (dropout 0.1 after ASPP instead of 0.5),
-``deeplabv3plus_resnet18_twostep`` (the decoder of ``two_step_decoder.py``) and the ``_zero`` models (``zero_init_residual`` on; reports made before it
-became off for V3+ name its flipped variant ``deeplabv3plus_resnet18_nozero``).
+``deeplabv3plus_resnet18_twostep`` (the decoder of ``two_step_decoder.py``) and the ``_zero``
+models (``zero_init_residual`` on; reports made before it became off for V3+ name its flipped
+variant ``deeplabv3plus_resnet18_nozero``).
 
 The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
 training time, training and inference images/s, validation mIoU (mean and per seed) and
@@ -299,7 +300,8 @@ def main(argv=None):
     results = {}
     for path in args.keep_from or ():
         results.update(kept_results(path, set(names) | set(results), args, train_set, k, ignore))
-    run_date = machine_info()["date (UTC)"][:10]
+    machine = machine_info()
+    run_date = machine["date (UTC)"][:10]
     for name in names:
         runs = [
             train_and_evaluate(MODELS[name][0], train_set, val_set, k, ignore, args, s)
@@ -328,7 +330,7 @@ def main(argv=None):
             f"img/s (inference {r['inference_per_s']:6.1f})  {r['params_m']:5.1f} M",
             flush=True,
         )
-    write_report(args, results, skipped, len(train_set), len(val_set))
+    write_report(args, machine, results, skipped, len(train_set), len(val_set))
 
 
 def kept_results(path: Path, names, args, train_set, num_classes, ignore_index) -> dict:
@@ -340,10 +342,11 @@ def kept_results(path: Path, names, args, train_set, num_classes, ignore_index) 
     memory gets one, measured now on a freshly built model (the memory of a training step
     does not depend on the weights)."""
     settings, earlier = read_results(path)
-    if settings is None or {k: v for k, v in settings.items() if k != "date"} != run_settings(args):
+    expected = run_settings(args)
+    if settings is None or {k: v for k, v in settings.items() if k != "date"} != expected:
         raise SystemExit(
             f"--keep-from: {path} was measured with other settings ({settings}), "
-            f"this run uses {run_settings(args)}"
+            f"this run uses {expected}"
         )
     kept = {n: r for n, r in earlier.items() if n not in names}
     criterion = nn.CrossEntropyLoss(ignore_index=ignore_index)
@@ -455,10 +458,9 @@ def add_goals(report: Path, results: dict) -> None:
     report.write_text(head + "\n\n" + "\n".join(goals(results)) + "\n")
 
 
-def write_report(args, results, skipped, n_train, n_val):
+def write_report(args, machine, results, skipped, n_train, n_val):
     size = args.image_size
     size = f"{size[0]} x {size[1]}" if isinstance(size, tuple) else f"{size}"
-    machine = machine_info()
     lines = [
         "# From scratch, same loop, same budget",
         "",

@@ -50,7 +50,7 @@ class TwoStepDeepLabV3Plus(DeepLabV3Plus):
 
 def two_step_deeplabv3plus_resnet18(num_classes: int) -> TwoStepDeepLabV3Plus:
     """ResNet-18 at output stride 16 with :class:`TwoStepHead`; random weights."""
-    c3, c4 = stage_channels("resnet18", 64)
+    _, c4 = stage_channels("resnet18", 64)
     resnet = resnet_backbone("resnet18", 16, False, False, 64)
     features = IntermediateLayerGetter(
         resnet, return_layers={"layer4": "out", "layer2": "mid", "layer1": "low"}
