@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # An inherited MPLBACKEND=Agg would silently drop every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: setup course test lab lint format strip browser-deps clean
+.PHONY: setup course test lab lint format strip browser-deps clean fork
 
 setup: $(STAMP)
 
@@ -66,6 +66,12 @@ format: setup
 
 strip: setup
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace $(NOTEBOOKS)
+
+## A fork: `make fork REPO=OWNER/NAME` rewrites the repository address in pyproject.toml,
+## the README, CONTRIBUTING.md and every notebook's badge and install cell.
+fork:
+	@test -n "$(REPO)" || { echo "usage: make fork REPO=OWNER/NAME"; exit 2; }
+	$(PYTHON) .ci/repository.py $(REPO)
 
 clean:
 	rm -rf build notebooks/checkpoints notebooks/results .pytest_cache

@@ -17,6 +17,7 @@ _SUBMODULES = (
     "analysis",
     "capture",
     "checkpoints",
+    "course",
     "data",
     "engine",
     "history",

@@ -1,10 +1,12 @@
 """Colab readiness of every notebook, as CONTRIBUTING.md describes it.
 
 For each ``notebooks/NN_name.ipynb``: a title cell ``# NN · Title`` with the "Open in Colab"
-badge pointing at the notebook's own path; the install cell exactly as CONTRIBUTING.md
-gives it (installs fcnlib only when missing, never torch or ipywidgets); a ``# Settings``
-cell whose first assignment is ``FULL_RUN = False`` and whose ``True`` switches to a real
-data set; Colab metadata asking for a GPU; and no committed outputs.
+badge pointing at the notebook's own path in the repository that pyproject.toml names; the
+install cell exactly as CONTRIBUTING.md gives it (installs fcnlib only when missing, never
+torch or ipywidgets, and says what to do when that fails); a ``# Settings`` cell tagged
+``parameters`` (papermill's convention) whose first assignment is ``FULL_RUN = False``, then
+``SEED`` and ``SMOKE``, followed by the settings derived from them, where ``FULL_RUN = True``
+switches to a real data set; Colab metadata asking for a GPU; and no committed outputs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from fcnlib.data import DATASETS
 REPO = Path(__file__).resolve().parents[1]
 CONTRIBUTING = (REPO / "CONTRIBUTING.md").read_text()
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-GITHUB = "fcn-course/fcn-course"
+GITHUB = re.search(
+    r'^Repository = "https://github\.com/([\w.-]+/[\w.-]+)"$',
+    (REPO / "pyproject.toml").read_text(),
+    re.M,
+).group(1)
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
@@ -102,24 +108,101 @@ def test_install_cell_is_the_documented_one(notebook):
     (node,) = tree.body
     assert isinstance(node, ast.Try) and [type(s) for s in node.body] == [ast.Import]
     assert node.handlers[0].type.id == "ImportError"
-    pip = [line for line in cell.source.splitlines() if "pip install" in line]
-    assert len(pip) == 1 and f"git+https://github.com/{GITHUB}" in pip[0]
-    for word in ("torch", "ipywidgets", "--upgrade", " -U", "--force-reinstall"):
+    assert f'REPOSITORY = "https://github.com/{GITHUB}"' in cell.source
+    pip = [line for line in cell.source.splitlines() if '"install"' in line]
+    assert len(pip) == 1
+    for word in ("torch", "ipywidgets", "--upgrade", "-U", "--force-reinstall"):
         assert word not in pip[0]
 
 
+def run_install_cell(monkeypatch, returncode):
+    """Execute the install cell where ``import fcnlib`` fails and pip exits with
+    ``returncode``: ``(the commands run, the exception the cell raised)``."""
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, returncode)
+
+    monkeypatch.setitem(sys.modules, "fcnlib", None)  # the import fails
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    try:
+        exec(compile(install_cell_text(), "<install cell>", "exec"), {})
+        raised = None
+    except BaseException as e:  # SystemExit included
+        raised = e
+    finally:
+        monkeypatch.undo()
+    return calls, raised
+
+
+def test_install_cell_installs_only_fcnlib_and_says_what_to_do_when_it_fails(monkeypatch):
+    calls, raised = run_install_cell(monkeypatch, 0)
+    ((*pip, spec),) = calls
+    assert pip[1:] == ["-m", "pip", "install", "-q"]
+    assert spec == f"fcnlib @ git+https://github.com/{GITHUB}"
+    assert isinstance(raised, ImportError)  # pip "succeeded" but this fake installed nothing
+    calls, raised = run_install_cell(monkeypatch, 1)
+    assert len(calls) == 1 and isinstance(raised, SystemExit)
+    message = str(raised)
+    assert f"https://github.com/{GITHUB}" in message and "pip install 'fcnlib @ git+" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_every_place_names_the_repository_of_pyproject():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(REPO / ".ci" / "repository.py")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_fork_command_rewrites_every_place(tmp_path):
+    import shutil
+    import subprocess
+
+    for name in ("pyproject.toml", "README.md", "CONTRIBUTING.md", ".ci/repository.py"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(
+        REPO / "notebooks",
+        tmp_path / "notebooks",
+        ignore=shutil.ignore_patterns("checkpoints", "results", "outputs", "data"),
+    )
+    script = tmp_path / ".ci" / "repository.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "someone/my-fork"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for nb_path in sorted((tmp_path / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        text = nb_path.read_text()
+        assert "github.com/someone/my-fork" in text and f"github.com/{GITHUB}" not in text
+        assert (
+            f"colab.research.google.com/github/someone/my-fork/blob/main/notebooks/{nb_path.name}"
+            in text
+        )
+    assert (
+        'Repository = "https://github.com/someone/my-fork"'
+        in (tmp_path / "pyproject.toml").read_text()
+    )
+
+
 def settings_cell(nb):
-    cells = [c for c in code_cells(nb) if c.source.splitlines()[:1] == ["# Settings"]]
+    cells = [c for c in code_cells(nb) if c.source.startswith("# Settings")]
     return cells[0] if cells else None
 
 
-def run_settings(source: str, full_run: bool) -> dict:
-    """Execute the settings cell with ``FULL_RUN`` forced to ``full_run``; its variables."""
-    tree = ast.parse(python_of(source))
-    first = next(n for n in tree.body if isinstance(n, ast.Assign))
-    first.value = ast.copy_location(ast.Constant(full_run), first.value)
+def run_settings(nb, full_run: bool, smoke: bool = False) -> dict:
+    """Execute the parameters cell, papermill's injected values, then the derived settings."""
+    cells = code_cells(nb)
+    i = cells.index(settings_cell(nb))
     namespace: dict = {}
-    exec(compile(tree, "<settings>", "exec"), namespace)
+    exec(compile(python_of(cells[i].source), "<parameters>", "exec"), namespace)
+    namespace.update(FULL_RUN=full_run, SMOKE=smoke)
+    exec(compile(python_of(cells[i + 1].source), "<settings>", "exec"), namespace)
     return {k: v for k, v in namespace.items() if k.isupper()}
 
 
@@ -130,12 +213,13 @@ def test_settings_cell_has_the_full_run_switch(notebook):
     assert code_cells(nb).index(cell) == 1, (
         f"{path.name}: the Settings cell follows the install cell"
     )
+    assert cell.metadata.get("tags") == ["parameters"], f"{path.name}: tag it 'parameters'"
     tree = ast.parse(python_of(cell.source))
-    first = next(n for n in tree.body if isinstance(n, ast.Assign))
-    assert ast.unparse(first) == "FULL_RUN = False", (
-        f"{path.name}: first assignment must be FULL_RUN = False"
+    names = [ast.unparse(n) for n in tree.body if isinstance(n, ast.Assign)]
+    assert names == ["FULL_RUN = False", "SEED = 0", "SMOKE = False"], (
+        f"{path.name}: the parameters cell holds FULL_RUN = False, SEED = 0, SMOKE = False"
     )
-    quick, full = run_settings(cell.source, False), run_settings(cell.source, True)
+    quick, full = run_settings(nb, False), run_settings(nb, True)
     changed = sorted(k for k in quick if k != "FULL_RUN" and quick[k] != full.get(k))
     assert changed, f"{path.name}: FULL_RUN = True changes none of the settings"
     datasets = [k for k in quick if k in ("DATASET", "DATASET_NAME")]
@@ -144,6 +228,18 @@ def test_settings_cell_has_the_full_run_switch(notebook):
         assert full[key] in DATASETS and full[key] != "shapes", (
             f"{path.name}: FULL_RUN must pick a real data set"
         )
+
+
+def test_smoke_caps_the_full_run_settings(notebook):
+    path, nb = notebook
+    full, smoke = run_settings(nb, True), run_settings(nb, True, smoke=True)
+    from fcnlib.course import SMOKE_LIMITS
+
+    capped = {k for k in full if k.lower() in SMOKE_LIMITS}
+    assert "IMAGE_SIZE" in capped or "MODEL_SIZE" in capped, path.name
+    for k in capped:
+        assert smoke[k] is not None, (path.name, k)
+    assert smoke["DATASET"] == full["DATASET"], f"{path.name}: SMOKE keeps the full run's data set"
 
 
 def test_colab_metadata_asks_for_a_gpu(notebook):
