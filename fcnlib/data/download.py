@@ -1,7 +1,8 @@
 """Fetching a data set for the learner: mirrors, checksums, retries, a cache, safe extraction.
 
 :func:`fetch` downloads the :class:`~fcnlib.data.catalogue.Archive` files of a data set with
-pooch (checksum verified after every download, a broken transfer restarted, a progress bar)
+pooch (checksum verified after every download, a broken transfer restarted, a tqdm progress
+bar)
 into a cache folder, and extracts them into ``root``. Mirrors are tried in order, a user's
 own (``$FCNLIB_DATA_MIRROR``) first; servers that do not answer within seconds are skipped,
 so offline the error comes at once and says what to do by hand.
@@ -21,10 +22,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
-from urllib.request import getproxies
+from urllib.request import getproxies, proxy_bypass
 
 import pooch
-from tqdm.auto import tqdm
 
 from .._net import reachable
 from .base import DatasetDownloadError, catalogue_entry, not_downloadable, resolve_root
@@ -92,9 +92,10 @@ def _download(info: DatasetInfo, archive: Archive, root: Path) -> Path:
     path = cache / archive.filename
     failures = []
     if path.exists():
-        if pooch.hash_matches(str(path), archive.known_hash):
+        algorithm, expected = archive.known_hash.split(":")
+        actual = pooch.file_hash(str(path), alg=algorithm)
+        if actual == expected.lower():
             return path
-        actual = pooch.file_hash(str(path), alg=archive.known_hash.split(":")[0])
         path.unlink()  # never used as if it were good
         failures.append(
             f"{path} (in the cache) was corrupt: checksum expected {archive.known_hash}, "
@@ -113,16 +114,13 @@ def _download(info: DatasetInfo, archive: Archive, root: Path) -> Path:
             urls={archive.filename: url},
             retry_if_failed=RETRIES,
         )
-        bar = tqdm(desc=archive.filename, unit="B", unit_scale=True, unit_divisor=1024)
         downloader = pooch.HTTPDownloader(
-            progressbar=bar, chunk_size=1 << 20, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            progressbar=True, chunk_size=1 << 20, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
         )
         try:
             return Path(store.fetch(archive.filename, downloader=downloader))
         except (ValueError, OSError) as e:  # pooch's checksum error; requests', disk errors
             failures.append(f"{url}: {type(e).__name__}: {e}")
-        finally:
-            bar.close()
     tried = "".join(f"\n  - {f}" for f in failures)
     raise DatasetDownloadError(
         f"cannot download {info.title}: no mirror delivered {archive.filename} with the "
@@ -137,14 +135,17 @@ def _download(info: DatasetInfo, archive: Archive, root: Path) -> Path:
 
 def _unreachable(urls: list[str]) -> set[str]:
     """The URLs whose server accepts no connection within :data:`CONNECT_TIMEOUT` seconds,
-    probed all at once; none behind a proxy (requests' own timeouts decide there)."""
-    if getproxies():
-        return set()
+    probed all at once (a URL reached through a proxy counts as reachable: requests' own
+    timeouts decide there)."""
+    proxies = getproxies()
 
     def probe(url: str) -> bool:
         u = urlparse(url)
+        host = u.hostname or ""
+        if u.scheme in proxies and not proxy_bypass(host):
+            return True
         port = u.port or (443 if u.scheme == "https" else 80)
-        return reachable(u.hostname or "", port, timeout=CONNECT_TIMEOUT)
+        return reachable(host, port, timeout=CONNECT_TIMEOUT)
 
     with ThreadPoolExecutor(len(urls)) as pool:
         return {url for url, ok in zip(urls, pool.map(probe, urls)) if not ok}
