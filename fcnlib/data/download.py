@@ -2,8 +2,7 @@
 
 :func:`fetch` downloads the :class:`~fcnlib.data.catalogue.Archive` files of a data set with
 pooch (checksum verified after every download, a broken transfer restarted, a tqdm progress
-bar)
-into a cache folder, and extracts them into ``root``. Mirrors are tried in order, a user's
+bar) into a cache folder, and extracts them into ``root``. Mirrors are tried in order, a user's
 own (``$FCNLIB_DATA_MIRROR``) first; servers that do not answer within seconds are skipped,
 so offline the error comes at once and says what to do by hand.
 
