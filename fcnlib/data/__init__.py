@@ -4,6 +4,7 @@
 the built-in data to PASCAL VOC, CamVid or a folder of your own images and masks changes one
 name. ``DATASETS[name]`` describes each data set (classes, palette, ignore label, how to
 obtain it, licence); a folder data set's classes come with the folder (``dataset.classes``).
+``fetch(name, root)`` downloads a data set into ``root`` (what ``download=True`` runs).
 :mod:`fcnlib.data.clip` makes video of the built-in shapes (:func:`make_clip`) and training
 scenes for one fixed camera.
 """
@@ -20,6 +21,7 @@ from .datasets import (
     course_datasets,
     get_dataset,
 )
+from .download import fetch
 from .shapes import CLASSES, IGNORE_INDEX, PALETTE, Scene, ShapesScenes
 from .voc import export_voc
 
@@ -40,6 +42,7 @@ __all__ = [
     "ShapesScenes",
     "course_datasets",
     "export_voc",
+    "fetch",
     "get_dataset",
     "make_clip",
 ]

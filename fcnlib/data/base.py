@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -19,7 +18,6 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 
-from .._net import reachable
 from .catalogue import DATASETS, IGNORE_INDEX, README, DatasetInfo
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -44,6 +42,14 @@ def resolve_root(root=None) -> Path:
     if not here.exists() and (repo / "README.md").exists():
         return repo
     return here
+
+
+def not_downloadable(info: DatasetInfo, root: Path) -> DatasetDownloadError:
+    """The error for ``download=True`` on a data set that must be obtained by hand."""
+    return DatasetDownloadError(
+        f"{info.title} cannot be downloaded automatically. With ROOT = {str(root)!r}: "
+        f"{info.obtain} See {README}."
+    )
 
 
 def catalogue_entry(name: str) -> DatasetInfo:
@@ -97,10 +103,7 @@ class SegmentationDataset(Dataset):
         check_split(self.info, split)
         root = resolve_root(root)
         if download and not self.info.downloadable:
-            raise DatasetDownloadError(
-                f"{self.info.title} cannot be downloaded automatically. With ROOT = "
-                f"{str(root)!r}: {self.info.obtain} See {README}."
-            )
+            raise not_downloadable(self.info, root)
         self.split, self.transforms = split, transforms
         self.files: list[tuple[Path, Path]] = []
         self.root = Path(self._find(root, download))
@@ -265,7 +268,7 @@ def open_mask(path) -> np.ndarray:
 def missing(root: Path, info: DatasetInfo, what: Path) -> DatasetNotFoundError:
     """The error for a missing path: which one, and how to get the data set."""
     auto = (
-        f" Or let torchvision fetch it (checksums verified): get_dataset({info.name!r}, root, download=True)."
+        f" Or let fcnlib fetch it (mirrors, checksums verified): get_dataset({info.name!r}, root, download=True)."
         if info.downloadable
         else ""
     )
@@ -291,23 +294,6 @@ def locate(root, info: DatasetInfo, subfolders: Sequence[str], required: Sequenc
     else:
         best = candidates[1] if subfolders else root
     raise missing(root, info, next(best / r for r in required if not (best / r).exists()))
-
-
-def guarded_download(info: DatasetInfo, root: Path, url: str, fetch: Callable[[], object]) -> None:
-    """Run torchvision's download ``fetch`` after checking, within seconds, that ``url``'s
-    server answers; any failure becomes a :class:`DatasetDownloadError` saying what to do."""
-    host = urlparse(url).hostname
-    help_text = f"Get it by hand instead, with ROOT = {str(root)!r}: {info.obtain} See {README}."
-    if not reachable(host):
-        raise DatasetDownloadError(
-            f"cannot download {info.title}: {host} cannot be reached (offline?). {help_text}"
-        )
-    try:
-        fetch()
-    except Exception as e:  # URLError, checksum RuntimeError, tar errors ...
-        raise DatasetDownloadError(
-            f"downloading {info.title} from {url} failed ({type(e).__name__}: {e}). {help_text}"
-        ) from None
 
 
 def read_list(path: Path) -> list[str]:

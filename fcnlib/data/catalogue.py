@@ -34,6 +34,24 @@ def voc_palette(n: int = 256) -> np.ndarray:
     return pal
 
 
+@dataclass(frozen=True)
+class Archive:
+    """One file that ``download=True`` fetches for a data set, and where its contents go.
+
+    ``filename`` is the archive's name on every mirror and in the cache; ``known_hash`` its
+    checksum in pooch's notation (``"md5:..."`` or ``"sha256:..."``); ``urls`` the mirrors,
+    tried in order (``$FCNLIB_DATA_MIRROR`` goes before them); ``members`` the pairs
+    ``(path inside the archive, path under ROOT)`` moved into place once the archive is
+    extracted; ``splits`` the splits that need the archive (empty: every split).
+    """
+
+    filename: str
+    known_hash: str
+    urls: tuple[str, ...]
+    members: tuple[tuple[str, str], ...]
+    splits: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class DatasetInfo:
     """What a learner needs to know about a data set before and after downloading it.
@@ -41,8 +59,8 @@ class DatasetInfo:
     ``classes`` (index 0 first), ``palette`` (``K x 3`` uint8), ``ignore_index``,
     ``splits`` accepted by :func:`~fcnlib.data.get_dataset`, ``url``, ``obtain`` (how to get
     the files and where to put them; ``ROOT`` stands for the ``root`` argument), ``licence``
-    (a note; read the data set's own terms), and ``downloadable`` (whether ``download=True``
-    can fetch it, from ``download_url``).
+    (a note; read the data set's own terms), and ``archives`` (the :class:`Archive` files
+    that ``download=True`` fetches; none for a data set that must be obtained by hand).
     """
 
     name: str
@@ -53,13 +71,22 @@ class DatasetInfo:
     url: str
     obtain: str
     licence: str
-    downloadable: bool = False
-    download_url: str = ""
+    archives: tuple[Archive, ...] = ()
     ignore_index: int = IGNORE_INDEX
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether ``download=True`` can fetch the data set."""
+        return bool(self.archives)
+
+    @property
+    def download_url(self) -> str:
+        """The first mirror of the first archive (``""`` when not downloadable)."""
+        return self.archives[0].urls[0] if self.archives else ""
 
     def __repr__(self) -> str:
         return f"DatasetInfo({self.name!r}: {self.title}, {self.num_classes} classes, splits {self.splits})"
@@ -182,8 +209,28 @@ DATASETS: dict[str, DatasetInfo] = {
             "Images come from Flickr under Flickr's terms of use; the annotations are for "
             "research use. See the VOC 2012 page."
         ),
-        downloadable=True,
-        download_url="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+        archives=(
+            Archive(
+                "VOCtrainval_11-May-2012.tar",
+                "md5:6cd6e144f989b92b3379bac3b3de84fd",  # torchvision's VOCSegmentation
+                (
+                    "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
+                    # d2l's copy: d2l pins the SHA-1 that gluoncv pins for the VOC host's file
+                    "http://d2l-data.s3-accelerate.amazonaws.com/VOCtrainval_11-May-2012.tar",
+                ),
+                (("VOCdevkit/VOC2012", "VOCdevkit/VOC2012"),),
+            ),
+            Archive(
+                "benchmark.tgz",
+                "md5:82b4d87ceb2ed10f6038a1cba92111cb",  # torchvision's SBDataset
+                (
+                    "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/"
+                    "semantic_contours/benchmark.tgz",
+                ),
+                (("benchmark_RELEASE/dataset", "SBD"),),
+                splits=("trainaug",),
+            ),
+        ),
     ),
     "cityscapes": DatasetInfo(
         name="cityscapes",
@@ -216,8 +263,21 @@ DATASETS: dict[str, DatasetInfo] = {
             "annotations/trainval.txt)."
         ),
         licence="Creative Commons Attribution-ShareAlike 4.0 (CC BY-SA 4.0).",
-        downloadable=True,
-        download_url="https://thor.robots.ox.ac.uk/datasets/pets/images.tar.gz",
+        archives=tuple(
+            Archive(
+                filename,
+                known_hash,  # torchvision's OxfordIIITPet
+                (
+                    f"https://thor.robots.ox.ac.uk/datasets/pets/{filename}",
+                    f"https://www.robots.ox.ac.uk/~vgg/data/pets/data/{filename}",
+                ),
+                ((folder, f"oxford-iiit-pet/{folder}"),),
+            )
+            for filename, known_hash, folder in (
+                ("images.tar.gz", "md5:5c4f3ee8e5d25df40f4fd59a7f44e54c", "images"),
+                ("annotations.tar.gz", "md5:95a8c909bbe2e81eed6a22bccdf3f68f", "annotations"),
+            )
+        ),
     ),
     "sunrgbd": DatasetInfo(
         name="sunrgbd",

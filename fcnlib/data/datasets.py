@@ -9,7 +9,8 @@ Each loader here finds the files of one data set in its documented folder layout
 (reading, the checks, the messages) is :class:`~fcnlib.data.base.SegmentationDataset`, and
 what is known about each data set (classes, palette, where to get it) is
 :mod:`fcnlib.data.catalogue`. Where torchvision reads a data set (``VOCSegmentation``,
-``SBDataset``, ``Cityscapes``) it is used; ``download=True`` runs torchvision's downloader.
+``SBDataset``, ``Cityscapes``) it is used; ``download=True`` runs
+:func:`~fcnlib.data.download.fetch` (mirrors, checksums, a cache).
 A user's own folder of images and masks is :class:`~fcnlib.data.folder.FolderDataset`.
 """
 
@@ -30,7 +31,6 @@ from .base import (
     check_split,
     checked_labels,
     colours_to_labels,
-    guarded_download,
     locate,
     lookup,
     missing,
@@ -61,6 +61,7 @@ from .catalogue import (
     DatasetInfo,
     voc_palette,
 )
+from .download import fetch
 from .folder import FolderDataset
 from .shapes import ShapesScenes
 
@@ -121,13 +122,8 @@ class VOCDataset(SegmentationDataset):
 
         base = root / "VOCdevkit" / "VOC2012"
         voc_split = "train" if self.split == "trainaug" else self.split
-        if download and not base.is_dir():
-            guarded_download(
-                self.info,
-                root,
-                self.info.download_url,
-                lambda: VOCSegmentation(root, "2012", "train", download=True),
-            )
+        if download:
+            fetch(self.name, root, self.split)
         for r in ("JPEGImages", "SegmentationClass", f"ImageSets/Segmentation/{voc_split}.txt"):
             if not (base / r).exists():
                 raise missing(root, self.info, base / r)
@@ -135,20 +131,13 @@ class VOCDataset(SegmentationDataset):
         self.files = list(zip(map(Path, self.sources[0].images), map(Path, self.sources[0].masks)))
         self._where = [(0, i) for i in range(len(self.files))]
         if self.split == "trainaug":
-            self._add_sbd(root, base, download)
+            self._add_sbd(root, base)
         return root
 
-    def _add_sbd(self, root: Path, base: Path, download: bool) -> None:
+    def _add_sbd(self, root: Path, base: Path) -> None:
         from torchvision.datasets import SBDataset
 
         sbd = root / "SBD"
-        if download and not (sbd / "cls").is_dir():
-            guarded_download(
-                self.info,
-                root,
-                SBDataset.url,
-                lambda: SBDataset(sbd, "train", "segmentation", download=True),
-            )
         for r in ("img", "cls", "train.txt", "val.txt"):
             if not (sbd / r).exists():
                 raise missing(root, self.info, sbd / r)
@@ -219,15 +208,8 @@ class PetsDataset(SegmentationDataset):
     def _find(self, root: Path, download: bool) -> Path:
         listed = {"train": "trainval", "val": "test"}.get(self.split, self.split)
         base = root / "oxford-iiit-pet"
-        if download and not (base / "annotations").is_dir():
-            from torchvision.datasets import OxfordIIITPet
-
-            guarded_download(
-                self.info,
-                root,
-                self.info.download_url,
-                lambda: OxfordIIITPet(root, listed, "segmentation", download=True),
-            )
+        if download:
+            fetch(self.name, root, self.split)
         listing = base / "annotations" / f"{listed}.txt"
         for path in (base / "images", base / "annotations" / "trimaps", listing):
             if not path.exists():
@@ -438,7 +420,8 @@ def get_dataset(
             ``root/<split>/images``).
         transforms: joint transform ``t(image, mask) -> (image, mask)``
             (see :mod:`fcnlib.transforms`); it receives ``3 x H x W`` float images in [0, 1].
-        download: fetch the data when torchvision can (``voc``, ``pets``), checksums verified.
+        download: fetch the data first when it is not under ``root`` (``voc``, ``pets``;
+            see :func:`~fcnlib.data.download.fetch`: mirrors, checksums, a cache).
         **kw: passed to the loader: ``ShapesScenes``'s ``size``, ``image_size`` ...;
             ``train_extra`` for ``sunrgbd``/``deepscene``; ``classes``, ``palette``,
             ``images``, ``masks``, ``ignore_color`` for ``folder``.
@@ -465,6 +448,7 @@ def course_datasets(
     seed: int = 0,
     root=None,
     normalize: bool = False,
+    download: bool = False,
     **kw,
 ):
     """The training and validation sets a notebook uses: ``(train_set, val_set)``.
@@ -478,7 +462,9 @@ def course_datasets(
       (padding: mask 255) and flipped; validation items are resized and centre-cropped to
       the same size, so batches stack. ``train_size``/``val_size`` keep a random (seeded)
       :class:`SegmentationSubset`; ``None`` keeps all. ``**kw`` goes to :func:`get_dataset`
-      (for ``"folder"``: ``classes=``, ``palette=`` ...).
+      (for ``"folder"``: ``classes=``, ``palette=`` ...). ``download=True`` fetches a
+      downloadable data set on first use (:func:`~fcnlib.data.download.fetch`); the shapes
+      are generated, so it changes nothing there.
 
     Images stay in [0, 1] like the shapes (so ``viz`` shows them as they are);
     ``normalize=True`` applies ImageNet's mean and std instead. Both sets carry ``classes``,
@@ -499,6 +485,6 @@ def course_datasets(
     stats = {} if normalize else {"mean": None, "std": None}
     train_t = T.train_transforms(image_size, scale=(0.5, 2.0), base_size=image_size, **stats)
     val_t = T.eval_transforms(image_size, mode="crop", **stats)
-    train = get_dataset(name, root, "train", transforms=train_t, **kw).subset(train_size, seed)
-    val = get_dataset(name, root, "val", transforms=val_t, **kw).subset(val_size, seed)
+    train = get_dataset(name, root, "train", train_t, download, **kw).subset(train_size, seed)
+    val = get_dataset(name, root, "val", val_t, download, **kw).subset(val_size, seed)
     return train, val
