@@ -14,7 +14,7 @@ neither net gets beyond labelling background):
 * deep all-conv (12 layers) >= shallow (4 layers) + 0.05 mIoU;
 * FCN-8s boundary F-score >= FCN-32s's + 0.10.
 
-It writes ``benchmarks/lessons.json`` (the machine, the settings and every model's numbers);
+It writes ``benchmarks/results/lessons.json`` (the machine, the settings and every model's numbers);
 the exit status is 1 when a claim does not hold. A benchmark, not a unit test: it trains for
 minutes. ``--batch-size 8`` runs the notebooks' batch size; ``--epochs`` and ``--batch-size``
 together set the number of optimiser steps, which the record gives.
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--background-weight", type=float, default=0.3)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "lessons.json")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lessons.json")
     args = p.parse_args(argv)
     results = {seed: run_seed(seed, args) for seed in args.seeds}
     checked = {

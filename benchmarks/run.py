@@ -1,6 +1,6 @@
 """Speed and memory of the course on the CPU, measured side by side in one run.
 
-    python benchmarks/run.py                  # full run: benchmarks/results.md (+ .json, scaling.png)
+    python benchmarks/run.py                  # full run: benchmarks/results/run.md (+ .json, scaling.png)
     python benchmarks/run.py --quick          # smoke run (well under a minute): benchmarks/out/
     python benchmarks/run.py --sections overhead,data
 
@@ -610,7 +610,7 @@ def _yn(b) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: small sizes, few repeats")
-    ap.add_argument("--out", type=Path, help="report path (default: benchmarks/results.md, "
+    ap.add_argument("--out", type=Path, help="report path (default: benchmarks/results/run.md, "
                     "or benchmarks/out/results_quick.md with --quick)")  # fmt: skip
     ap.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
@@ -653,7 +653,7 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--sections: unknown section(s) {bad}; choose from {SECTIONS}")
     s = Settings.quick_run() if args.quick else Settings()
-    out = args.out or ROOT / "benchmarks" / ("out/results_quick.md" if s.quick else "results.md")
+    out = args.out or ROOT / "benchmarks" / ("out/results_quick.md" if s.quick else "results/run.md")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
