@@ -84,7 +84,9 @@ def main(argv=None) -> int:
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0])
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--checkpoint", default="build/seed{seed}/checkpoints/04_fcn_resnet18.pt")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "deeplab_input_scale.json")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "deeplab_input_scale.json"
+    )
     args = p.parse_args(argv)
     if any(s <= 0 for s in args.scales):
         raise SystemExit(f"--scales must be positive, got {args.scales}")

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from . import __version__, engine, models
+from . import __version__, engine, models, optim
 from ._files import write_json
 from .data import datasets as D
 
@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> dict | None:
         if args.sync_bn and device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if args.freeze_bn:  # before wrapping: DDP must not wait for gradients of frozen BN
-            engine.set_bn_frozen(model, True)
+            optim.set_bn_frozen(model, True)
         net = model
         unused_aux = getattr(net, "aux_classifier", None) is not None and args.aux_weight == 0
         model = torch.nn.parallel.DistributedDataParallel(
