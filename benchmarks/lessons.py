@@ -1,7 +1,7 @@
 """The course's lessons through fcnlib's public API, outside the notebooks.
 
 Each lesson model is trained with ``engine.fit`` on the built-in scenes (64 px, 1000 training
-and 200 validation scenes, 8 epochs of Adam at lr 2e-3 and batch 32 unless told otherwise),
+and 200 validation scenes, 8 epochs of AdamW at lr 2e-3 and batch 32 unless told otherwise),
 for seeds the notebooks never use, and the claims of notebooks 01-03 are checked. The models
 are built as the notebooks build them (width 16) and the loss weighs the background class by
 ``--background-weight`` (0.3, notebooks 01 and 02's weight; 1 is a plain cross-entropy).

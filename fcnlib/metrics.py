@@ -1,7 +1,10 @@
 """Segmentation metrics computed over a whole data set.
 
 As in torchvision's ``references/segmentation/utils.py``: accumulate **one** confusion
-matrix over every pixel of every image (with ``bincount``) and compute IoU at the end.
+matrix over every pixel of every image and compute IoU at the end. torchvision counts the
+``target * K + pred`` pairs with ``torch.bincount``; here ``scatter_add_`` counts them, the
+same numbers, because ``bincount`` on a GPU reads its input's extremes back to the host to
+size its output, which would stall the GPU once per batch.
 Averaging per-batch IoUs instead would weight small batches and rare classes wrongly.
 
 Per-image and per-object scores, for error analysis rather than for reporting a model:
@@ -18,6 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import IGNORE_INDEX, check_masks, check_positive_int
+
+__all__ = [
+    "ConfusionMatrix",
+    "boundary_f1",
+    "distance_to_boundary",
+    "image_metrics",
+    "mask_iou",
+    "object_scores",
+]
 
 
 class ConfusionMatrix:
