@@ -191,11 +191,11 @@ def test_fit_trains_on_every_scale(scenes):
     assert len(model.seen) == 3 * 4  # three scales for each of the 4 steps
 
 
-@pytest.mark.parametrize("kind", ["adam", "sgd"])
+@pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
 def test_optimizer_is_fused_where_torch_supports_it_with_the_same_update(kind):
     torch.manual_seed(0)
     model = torch.nn.Conv2d(3, 4, 3)
-    cls = torch.optim.AdamW if kind == "adam" else torch.optim.SGD
+    cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[kind]
     try:
         cls([torch.zeros(1, requires_grad=True)], lr=0.1, fused=True)
         supported = True
