@@ -13,16 +13,10 @@ v3+) and notebook 03's FCN-8s (the VGG-style net at the course's width 16, about
 their weights). The alternatives are segmentation_models_pytorch's U-Net, FPN and
 DeepLabV3+ with a ResNet-18 encoder (``pip install segmentation-models-pytorch``; skipped when
 it is missing) and torchvision's light models (LR-ASPP and DeepLabV3 on MobileNetV3-Large).
-Variants of fcnlib's models that isolate one design choice run when named in ``--models``:
-``deeplab_resnet18_os8``, ``deeplabv3plus_resnet18_full`` (full 3x3 convolutions instead of
-separable ones), ``deeplabv3plus_resnet18_1conv`` (one decoder convolution instead of the
-paper's two), ``deeplabv3plus_resnet18_dec128`` (the decoder's convolutions at 128 channels
-instead of 256), ``deeplabv3plus_resnet18_drop01`` (dropout 0.1 after ASPP instead of 0.5),
-``deeplabv3plus_resnet18_twostep`` (the decoder of ``two_step_decoder.py``) and the ``_zero``
-models (``zero_init_residual`` on; reports made before it became off for V3+ name its flipped
-variant ``deeplabv3plus_resnet18_nozero``).
+``deeplab_resnet18_os8`` (DeepLab-v3 at output stride 8) runs when named in ``--models``;
+the screens of finished design choices are in ``HISTORY.md``.
 
-The report (``--out``, default ``benchmarks/compare.md``) gives per model: parameters,
+The report (``--out``, default ``benchmarks/results/compare.md``) gives per model: parameters,
 training time, training and inference images/s, validation mIoU (mean and per seed) and
 boundary F-score (2-pixel tolerance), and the peak memory of training: on a GPU the most
 memory PyTorch allocated during the run (``torch.cuda.max_memory_allocated``: weights, optimizer
@@ -57,7 +51,6 @@ sys.path.insert(0, str(HERE.parent))  # fcnlib from this checkout, installed or 
 sys.path.insert(0, str(HERE))  # common.py beside it
 
 from common import MEMORY, bare_train, machine_info, train_step  # noqa: E402
-from two_step_decoder import two_step_deeplabv3plus_resnet18  # noqa: E402
 
 from fcnlib import data, metrics, models  # noqa: E402
 
@@ -109,24 +102,6 @@ MODELS = {
     "deeplab_resnet18": (_fcnlib("deeplab_resnet18"), "fcnlib"),
     "deeplab_resnet18_os8": (_fcnlib("deeplab_resnet18", output_stride=8), "fcnlib"),
     "deeplabv3plus_resnet18": (_fcnlib("deeplabv3plus_resnet18"), "fcnlib"),
-    "deeplabv3plus_resnet18_full": (_fcnlib("deeplabv3plus_resnet18", separable=False), "fcnlib"),
-    "deeplabv3plus_resnet18_1conv": (_fcnlib("deeplabv3plus_resnet18", decoder_convs=1), "fcnlib"),
-    "deeplabv3plus_resnet18_dec128": (
-        _fcnlib("deeplabv3plus_resnet18", decoder_channels=128),
-        "fcnlib",
-    ),
-    "deeplabv3plus_resnet18_drop01": (
-        _fcnlib("deeplabv3plus_resnet18", aspp_dropout=0.1),
-        "fcnlib",
-    ),
-    "deeplabv3plus_resnet18_twostep": (two_step_deeplabv3plus_resnet18, "fcnlib"),
-    # zero_init_residual on (every model's default is off)
-    "deeplabv3plus_resnet18_zero": (
-        _fcnlib("deeplabv3plus_resnet18", zero_init_residual=True),
-        "fcnlib",
-    ),
-    "deeplab_resnet18_zero": (_fcnlib("deeplab_resnet18", zero_init_residual=True), "fcnlib"),
-    "fcn_resnet18_zero": (_fcnlib("fcn_resnet18", zero_init_residual=True), "fcnlib"),
     "smp_unet_resnet18": (_smp("Unet"), "segmentation_models_pytorch"),
     "smp_fpn_resnet18": (_smp("FPN"), "segmentation_models_pytorch"),
     "smp_deeplabv3plus_resnet18": (_smp("DeepLabV3Plus"), "segmentation_models_pytorch"),
@@ -134,7 +109,7 @@ MODELS = {
     "tv_deeplabv3_mobilenet_v3_large": (_tv("deeplabv3_mobilenet_v3_large"), "torchvision"),
 }
 
-# the default run: the course's models and the alternatives (the variants above are by name)
+# the default run: the course's models and the alternatives (the others are run by name)
 DEFAULT_MODELS = [
     "fcn8s",
     "fcn_resnet18",
@@ -256,7 +231,7 @@ def main(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--quick", action="store_true", help="tiny run: checks the harness works")
-    p.add_argument("--out", type=Path, default=HERE / "compare.md")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "compare.md")
     p.add_argument(
         "--keep-from",
         type=Path,

@@ -13,7 +13,7 @@ It needs notebook 04's checkpoint for each seed (run notebook 04 with that ``SEE
     python benchmarks/deeplab_input_scale.py --seeds 0 1 2 \\
         --checkpoint "build/seed{seed}/checkpoints/04_fcn_resnet18.pt"
 
-and writes ``benchmarks/deeplab_input_scale.json`` (the machine, the settings, every run).
+and writes ``benchmarks/results/deeplab_input_scale.json`` (the machine, the settings, every run).
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def main(argv=None) -> int:
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 2.0])
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--checkpoint", default="build/seed{seed}/checkpoints/04_fcn_resnet18.pt")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "deeplab_input_scale.json")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "deeplab_input_scale.json"
+    )
     args = p.parse_args(argv)
     if any(s <= 0 for s in args.scales):
         raise SystemExit(f"--scales must be positive, got {args.scales}")

@@ -1,6 +1,6 @@
 """GPU throughput: fp32 vs TF32 vs mixed precision (bf16, fp16) vs channels_last.
 
-    python benchmarks/gpu.py --out benchmarks/results_gpu.md     # on a CUDA machine
+    python benchmarks/gpu.py --out benchmarks/results/gpu.md     # on a CUDA machine
     python benchmarks/gpu.py --dry-run                          # checks the script on the CPU
 
 For FCN-ResNet18 and DeepLab-ResNet50 (output stride 16) at 512 x 512, every combination of
@@ -240,7 +240,7 @@ def report(a, device, info, rows, lib, data) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, help="report path (default benchmarks/results_gpu.md)")
+    ap.add_argument("--out", type=Path, help="report path (default benchmarks/results/gpu.md)")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--warmup", type=int, default=5)
@@ -264,7 +264,7 @@ def main(argv=None) -> int:
         device = torch.device("cuda")
         torch.backends.cudnn.benchmark = True
     out = a.out or ROOT / "benchmarks" / (
-        "out/results_gpu_dryrun.md" if a.dry_run else "results_gpu.md"
+        "out/results_gpu_dryrun.md" if a.dry_run else "results/gpu.md"
     )
     info = machine(device, a.dry_run)
     rows, lib = {}, {}

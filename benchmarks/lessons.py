@@ -1,7 +1,7 @@
 """The course's lessons through fcnlib's public API, outside the notebooks.
 
 Each lesson model is trained with ``engine.fit`` on the built-in scenes (64 px, 1000 training
-and 200 validation scenes, 8 epochs of Adam at lr 2e-3 and batch 32 unless told otherwise),
+and 200 validation scenes, 8 epochs of AdamW at lr 2e-3 and batch 32 unless told otherwise),
 for seeds the notebooks never use, and the claims of notebooks 01-03 are checked. The models
 are built as the notebooks build them (width 16) and the loss weighs the background class by
 ``--background-weight`` (0.3, notebooks 01 and 02's weight; 1 is a plain cross-entropy).
@@ -14,7 +14,7 @@ neither net gets beyond labelling background):
 * deep all-conv (12 layers) >= shallow (4 layers) + 0.05 mIoU;
 * FCN-8s boundary F-score >= FCN-32s's + 0.10.
 
-It writes ``benchmarks/lessons.json`` (the machine, the settings and every model's numbers);
+It writes ``benchmarks/results/lessons.json`` (the machine, the settings and every model's numbers);
 the exit status is 1 when a claim does not hold. A benchmark, not a unit test: it trains for
 minutes. ``--batch-size 8`` runs the notebooks' batch size; ``--epochs`` and ``--batch-size``
 together set the number of optimiser steps, which the record gives.
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--background-weight", type=float, default=0.3)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "lessons.json")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lessons.json")
     args = p.parse_args(argv)
     results = {seed: run_seed(seed, args) for seed in args.seeds}
     checked = {

@@ -1,6 +1,6 @@
 """Speed and memory of the course on the CPU, measured side by side in one run.
 
-    python benchmarks/run.py                  # full run: benchmarks/results.md (+ .json, scaling.png)
+    python benchmarks/run.py                  # full run: benchmarks/results/run.md (+ .json, scaling.png)
     python benchmarks/run.py --quick          # smoke run (well under a minute): benchmarks/out/
     python benchmarks/run.py --sections overhead,data
 
@@ -64,7 +64,7 @@ from common import (  # noqa: E402
 )
 from report import write_report  # noqa: E402
 
-from fcnlib import analysis, engine, inference, models  # noqa: E402
+from fcnlib import analysis, engine, inference, models, optim  # noqa: E402
 from fcnlib.data import ShapesScenes  # noqa: E402
 
 NUM_CLASSES = ShapesScenes.num_classes
@@ -178,7 +178,7 @@ def bare_fit(model, data, *, epochs, batch_size, lr=1e-3, weight_decay=1e-4, see
     """
     torch.manual_seed(seed)
     total = epochs * math.ceil(len(data) / batch_size)
-    opt = engine.build_optimizer(model, "adam", lr=lr, weight_decay=weight_decay)
+    opt = optim.build_optimizer(model, "adamw", lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.0, 1 - i / total) ** 0.9)
     criterion = nn.CrossEntropyLoss(ignore_index=255)
     for epoch in range(epochs):
@@ -324,7 +324,7 @@ def measure_model(spec: str, size: int, s: Settings) -> dict:
     row["infer_ips"] = s.batch / t
 
     model.train()
-    opt = engine.build_optimizer(model, "adam", lr=1e-4)  # fused AdamW, as engine.fit uses
+    opt = optim.build_optimizer(model, "adamw", lr=1e-4)  # fused AdamW, as engine.fit uses
     criterion = nn.CrossEntropyLoss()
 
     def step():
@@ -610,7 +610,7 @@ def _yn(b) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: small sizes, few repeats")
-    ap.add_argument("--out", type=Path, help="report path (default: benchmarks/results.md, "
+    ap.add_argument("--out", type=Path, help="report path (default: benchmarks/results/run.md, "
                     "or benchmarks/out/results_quick.md with --quick)")  # fmt: skip
     ap.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
@@ -653,7 +653,9 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--sections: unknown section(s) {bad}; choose from {SECTIONS}")
     s = Settings.quick_run() if args.quick else Settings()
-    out = args.out or ROOT / "benchmarks" / ("out/results_quick.md" if s.quick else "results.md")
+    out = args.out or ROOT / "benchmarks" / (
+        "out/results_quick.md" if s.quick else "results/run.md"
+    )
 
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

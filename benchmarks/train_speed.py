@@ -17,7 +17,7 @@ ratios, with their range, so drifts that span a repeat cancel.
 
 ``--formats`` times each model in ``N C H W`` (``nchw``, as ``compare.py`` trains), in
 ``channels_last`` (model and batch; what ``engine.fit`` uses on CUDA and x86 CPUs), or both.
-Writes ``--out`` (default ``benchmarks/train_speed.md``) and the numbers as JSON beside it.
+Writes ``--out`` (default ``benchmarks/results/train_speed.md``) and the numbers as JSON beside it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from fcnlib import data  # noqa: E402
 
 DEFAULT_MODELS = [
     "deeplabv3plus_resnet18",
-    "deeplabv3plus_resnet18_dec128",
     "smp_deeplabv3plus_resnet18",
 ]
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
@@ -170,7 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps of each model first")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--quick", action="store_true", help="tiny run: checks the script works")
-    p.add_argument("--out", type=Path, default=HERE / "train_speed.md")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "train_speed.md")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.batch_size, args.steps, args.repeats, args.warmup = [(32, 32)], 2, 1, 2, 1

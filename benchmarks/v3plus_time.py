@@ -1,7 +1,6 @@
 """Where DeepLab-v3+'s training time goes: backbone against head (ResNet-18, random weights).
 
-Three models: fcnlib's with the paper's decoder, fcnlib's with the decoder's convolutions at
-128 channels (``decoder_channels=128``) and segmentation_models_pytorch's.
+Two models: fcnlib's, with the paper's decoder, and segmentation_models_pytorch's.
 
     python benchmarks/v3plus_time.py --size 128 128
 
@@ -53,12 +52,10 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     x = torch.rand(args.batch_size, 3, *args.size)
     fcnlib_v3p = models.build("deeplabv3plus_resnet18", 6).train()
-    narrow = models.build("deeplabv3plus_resnet18", 6, decoder_channels=128).train()
     smp_v3p = smp.DeepLabV3Plus(encoder_name="resnet18", encoder_weights=None, classes=6).train()
     print(f"batch of {args.batch_size} at {args.size[0]} x {args.size[1]}, forward + backward:")
     for name, model, backbone in [
         ("fcnlib", fcnlib_v3p, fcnlib_v3p.backbone),
-        ("fcnlib_decoder_channels=128", narrow, narrow.backbone),
         ("segmentation_models_pytorch", smp_v3p, smp_v3p.encoder),
     ]:
         full = step_seconds(model, x, args.min_time)

@@ -28,11 +28,45 @@ IGNORE_INDEX = 255  # the label of pixels that are not scored (VOC's object outl
 IGNORE_COLOUR = np.array([224, 224, 192], np.uint8)  # PASCAL VOC's colour for it
 
 
-def check_positive_int(value, name: str, alternatives: str = "") -> None:
-    """Refuse ``value`` unless it is an ``int`` >= 1 (``True`` is refused too); the message
-    names the argument ``name`` and any ``alternatives`` it also accepts (``" or None"``)."""
+def check_positive_int(value, name: str, detail: str = "") -> int:
+    """Return ``value`` if it is an ``int`` >= 1, else raise a ``ValueError`` naming ``name``.
+
+    ``bool`` is refused (``True`` is not a count). ``detail`` is added to the message after
+    "a positive integer" (``" (number of scenes)"``, ``" or None"``).
+    """
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer{alternatives}, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer{detail}, got {value!r}")
+    return value
+
+
+def check_positive_number(value, name: str, detail: str = "") -> float:
+    """Return ``value`` if it is a real number > 0 (``bool`` refused), else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number{detail}, got {value!r}")
+    return value
+
+
+def check_bool(value, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``, else raise a ``ValueError`` naming ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_size(value, name: str) -> tuple[int, int]:
+    """An ``int`` or a pair ``(h, w)`` of positive ints -> ``(h, w)``; else a ``ValueError``."""
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair
+    ):
+        raise ValueError(
+            f"{name} must be a positive integer or a pair (h, w) of them, got {value!r}"
+        )
+    return pair
 
 
 def check_images(x, name: str = "images", channels: int | None = 3) -> torch.Tensor:

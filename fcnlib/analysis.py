@@ -15,9 +15,6 @@ layer counts as 2 (biases not counted; for these layers this is exactly what PyT
 ``FlopCounterMode`` reports), plus 2 per output element of a normalisation layer (its scale
 and shift, as run in eval mode). Activations, pooling and interpolation are not counted.
 
-(:func:`object_scores` and :func:`distance_to_boundary` live in :mod:`fcnlib.metrics` and
-are importable from here too.)
-
 The recurrence for a chain of layers, each with kernel ``k``, stride ``s`` and dilation ``d``,
 starting from ``r = 1`` and ``j = 1`` (``j``: distance in input pixels between neighbouring
 positions of the current feature map)::
@@ -37,8 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_cpu_tensor, check_images, logits_of, model_device
-from .metrics import distance_to_boundary, object_scores
+from ._checks import as_cpu_tensor, check_images, check_positive_int, logits_of, model_device
 
 __all__ = [
     "LayerRF",
@@ -51,8 +47,6 @@ __all__ = [
     "count_flops",
     "activation_memory",
     "cost_table",
-    "object_scores",
-    "distance_to_boundary",
 ]
 
 
@@ -294,10 +288,8 @@ def dilated_footprint(rate: int, layers: int = 1, size: int | None = None) -> np
     Positions with 0 are never read (the "holes" of gridding when ``rate > 1`` and layers
     share the rate). ``size`` defaults to the receptive field ``2 * rate * layers + 1``.
     """
-    if not isinstance(rate, int) or rate < 1:
-        raise ValueError(f"rate must be a positive integer, got {rate!r}")
-    if not isinstance(layers, int) or layers < 1:
-        raise ValueError(f"layers must be a positive integer, got {layers!r}")
+    check_positive_int(rate, "rate")
+    check_positive_int(layers, "layers")
     radius = rate * layers
     size = 2 * radius + 1 if size is None else size
     if size < 2 * radius + 1:

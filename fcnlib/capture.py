@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ._checks import check_positive_int
 from .data.clip import Clip, make_clip
 
 __all__ = ["Capture", "webcam_frames"]
@@ -118,8 +119,7 @@ def webcam_frames(
     ``fallback=False`` raises ``RuntimeError`` instead. ``clip_kw`` go to :func:`make_clip`
     (e.g. ``background=``, ``labels=``).
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer (number of frames), got {n!r}")
+    check_positive_int(n, "n", " (number of frames)")
     reason = None
     if "google.colab" in sys.modules:
         try:

@@ -20,7 +20,14 @@ from . import __version__
 from ._checks import unwrap_parallel as _unwrap
 from ._files import AtomicPath
 
-__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "load_checkpoint",
+    "load_model",
+    "read_checkpoint",
+    "save_checkpoint",
+    "set_rng_state",
+]
 
 CHECKPOINT_FORMAT = "fcnlib-checkpoint-1"
 
@@ -79,8 +86,19 @@ def save_checkpoint(
     return path
 
 
-def _read(path: Path, map_location) -> dict:
+def set_rng_state(rng: dict) -> None:
+    """Put the generators of Python, NumPy and PyTorch (CPU) back where a checkpoint's ``"rng"``
+    entry (written by :func:`save_checkpoint`) says they stood."""
+    torch.set_rng_state(rng["torch"])
+    name, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), gauss))
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
     """The checkpoint's dict, loaded with ``torch.load(weights_only=True)``; clear errors."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -116,7 +134,7 @@ def load_checkpoint(
     """
     path = Path(path)
     if state is None:
-        state = _read(path, map_location)
+        state = read_checkpoint(path, map_location)
     saved, here = state.get("model_info", {}), _model_info(model)
     desc = lambda i: f"{i.get('arch') or i.get('class')} with {i.get('num_classes')} classes"  # noqa: E731
     if (
@@ -150,12 +168,12 @@ def load_model(path, map_location="cpu", return_checkpoint: bool = False):
     ``map_location``'s device, or ``(model, checkpoint dict)`` with ``return_checkpoint``
     (for the extras saved with it, such as ``image_size``)::
 
-        model = engine.load_model("checkpoints/03_fcn8s.pt")
+        model = checkpoints.load_model("checkpoints/03_fcn8s.pt")
     """
     from . import models
 
     path = Path(path)
-    state = _read(path, map_location)
+    state = read_checkpoint(path, map_location)
     config = state.get("model_info", {}).get("build")
     if not config:
         raise ValueError(

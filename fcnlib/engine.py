@@ -10,10 +10,10 @@ Reproducibility: everything random in epoch ``e`` (data order, augmentation, dro
 drawn from ``(seed, e)``, so a run resumed from the checkpoint of epoch ``e - 1`` ends with
 exactly the weights of an uninterrupted run (on the CPU).
 
-The pieces live beside it and are importable from here: the optimizer, schedule, BatchNorm
-freezing and loss in :mod:`fcnlib.optim`, :class:`~fcnlib.history.History`, and checkpoints
-(:func:`save_checkpoint`, :func:`load_checkpoint`, :func:`load_model`) in
-:mod:`fcnlib.checkpoints`.
+The pieces live beside it: the optimizer, schedule, BatchNorm freezing and loss in
+:mod:`fcnlib.optim`, :class:`~fcnlib.history.History` in :mod:`fcnlib.history`, and
+checkpoints in :mod:`fcnlib.checkpoints` (:func:`save_checkpoint` and
+:func:`load_checkpoint` are also reachable here, as the course's design names them).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import os
 import platform
 import random
 import time
+import weakref
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -33,15 +34,29 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ._checks import logits_of
+from ._checks import IGNORE_INDEX, check_positive_int, logits_of
 from ._checks import unwrap_parallel as _unwrap
-from .checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
-from .checkpoints import load_checkpoint, save_checkpoint
-from .checkpoints import load_model as load_model
+from .checkpoints import load_checkpoint, save_checkpoint, set_rng_state
 from .history import History
 from .inference import predict_proba
 from .metrics import ConfusionMatrix
 from .optim import build_optimizer, poly_lr_lambda, segmentation_loss, set_bn_frozen
+
+__all__ = [
+    "channels_last_default",
+    "epoch_seed",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "make_loader",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+    "train_one_epoch",
+]
+
+# the models fit has trained in this process (held weakly: no mark on the model itself)
+_TRAINED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 # ----------------------------------------------------------------------------- set-up helpers
@@ -131,8 +146,7 @@ def make_loader(
         if hasattr(data.sampler, "set_epoch"):
             data.sampler.set_epoch(epoch)
         return data
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     n = len(data)
     if batch_size > n:
         raise ValueError(
@@ -187,7 +201,7 @@ def evaluate(
     k = num_classes or _num_classes(model) or k_data
     ds = _dataset_of(data)
     if ignore_index is None:
-        ignore_index = getattr(ds, "ignore_index", 255)
+        ignore_index = getattr(ds, "ignore_index", IGNORE_INDEX)
     loader = (
         data
         if isinstance(data, DataLoader)
@@ -341,7 +355,7 @@ def fit(
     epochs: int = 1,
     *,
     batch_size: int = 16,
-    optimizer: str = "adam",
+    optimizer: str = "adamw",
     lr: float = 1e-3,
     momentum: float = 0.9,
     weight_decay: float = 1e-4,
@@ -370,7 +384,8 @@ def fit(
     ``train_data``/``val_data`` are data sets of ``(image 3 x H x W, mask H x W)`` or DataLoaders.
     Returns a :class:`History`. The main options:
 
-    * ``optimizer="adam"|"sgd"``, ``lr``, ``momentum``, ``weight_decay``;
+    * ``optimizer="adamw"|"adam"|"sgd"``, ``lr``, ``momentum``, ``weight_decay``
+      (:func:`~fcnlib.optim.build_optimizer`: ``torch.optim.AdamW``, ``Adam`` or ``SGD``);
       ``lr_schedule="poly"|"constant"`` (per step) with ``warmup_epochs`` of linear warmup;
     * ``head_lr_mult``: learning-rate multiplier for parameters outside ``model.backbone``;
     * ``freeze_bn``: BatchNorm statistics and affine parameters stay as they are;
@@ -384,15 +399,17 @@ def fit(
     * ``continue_training``: ``fit`` refuses to train a model it has already trained unless
       this is True, so re-running a notebook cell never silently continues a half-trained model;
     * ``max_steps``: stop each epoch after this many steps (quick checks).
+
+    ``fit`` leaves no attribute on ``model`` and restores ``torch.backends.cudnn.benchmark``
+    (which it turns on for CUDA) when it returns.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    check_positive_int(epochs, "epochs")
     if lr_schedule not in ("poly", "constant"):
         raise ValueError(f"lr_schedule must be 'poly' or 'constant', got {lr_schedule!r}")
     if not scales or any(s <= 0 for s in scales):
         raise ValueError(f"scales must be positive factors, got {scales}")
     net = _unwrap(model)
-    if getattr(net, "_fcnlib_trained", False) and not (continue_training or resume):
+    if net in _TRAINED and not (continue_training or resume):
         raise RuntimeError(
             "this model has already been trained by fit(); build a fresh model to start over, "
             "or pass continue_training=True to train it further"
@@ -409,12 +426,10 @@ def fit(
     model.to(dev)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     amp_dtype, scaler = _amp_setup(amp, dev)
 
     ds = _dataset_of(train_data)
-    ignore_index = getattr(ds, "ignore_index", 255)
+    ignore_index = getattr(ds, "ignore_index", IGNORE_INDEX)
     weight = (
         None
         if class_weights is None
@@ -441,6 +456,7 @@ def fit(
         last = ckdir / "last.pt"
         if last.exists():
             state = load_checkpoint(last, model, optimizer=opt, scheduler=sched, scaler=scaler)
+            set_rng_state(state["rng"])  # where the interrupted run's generators stood
             start = int(state["epoch"]) + 1
             history = History.from_dict(state.get("history", {}))
     main = _rank() == 0
@@ -448,6 +464,8 @@ def fit(
         total=steps_per_epoch * (epochs - start), disable=not (progress and main), unit="step"
     )
     epoch = start
+    cudnn_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = cudnn_benchmark or dev.type == "cuda"
     try:
         for epoch in range(start, epochs):
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
@@ -494,7 +512,8 @@ def fit(
             f"the GPU ran out of memory with batch_size={batch_size}: try a smaller batch_size or image "
             "size, amp=True, or fewer scales"
         ) from e
+    finally:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
     bar.close()
-    net._fcnlib_trained = True
-    net.fcnlib_history = history
+    _TRAINED.add(net)
     return history

@@ -34,6 +34,12 @@ def _as_batch(images) -> torch.Tensor:
     return check_images(images, "images", channels=None)
 
 
+__all__ = [
+    "predict",
+    "predict_proba",
+]
+
+
 @torch.inference_mode()
 def predict_proba(
     model: torch.nn.Module,

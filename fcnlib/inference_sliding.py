@@ -10,16 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_images, logits_of, model_device
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
-        raise ValueError(
-            f"{name} must be a positive integer or a pair (h, w) of them, got {value!r}"
-        )
-    return pair
+from ._checks import check_images, check_positive_int, check_size, logits_of, model_device
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
@@ -58,14 +49,17 @@ def sliding_window_predict(
     """
     x = image.unsqueeze(0) if isinstance(image, torch.Tensor) and image.dim() == 3 else image
     check_images(x, "image", channels=getattr(model, "in_channels", None))
-    win = _pair(window, "window")
-    step = _pair(stride, "stride") if stride is not None else tuple(max(1, 2 * w // 3) for w in win)
+    win = check_size(window, "window")
+    step = (
+        check_size(stride, "stride")
+        if stride is not None
+        else tuple(max(1, 2 * w // 3) for w in win)
+    )
     if step[0] > win[0] or step[1] > win[1]:
         raise ValueError(
             f"stride {stride!r} is larger than window {window!r}: pixels would be skipped"
         )
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     model.eval()
     x = x.to(model_device(model))
     b, _, h, w = x.shape

@@ -1,7 +1,10 @@
 """Segmentation metrics computed over a whole data set.
 
 As in torchvision's ``references/segmentation/utils.py``: accumulate **one** confusion
-matrix over every pixel of every image (with ``bincount``) and compute IoU at the end.
+matrix over every pixel of every image and compute IoU at the end. torchvision counts the
+``target * K + pred`` pairs with ``torch.bincount``; here ``scatter_add_`` counts them, the
+same numbers, because ``bincount`` on a GPU reads its input's extremes back to the host to
+size its output, which would stall the GPU once per batch.
 Averaging per-batch IoUs instead would weight small batches and rare classes wrongly.
 
 Per-image and per-object scores, for error analysis rather than for reporting a model:
@@ -17,7 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import IGNORE_INDEX, check_masks
+from ._checks import IGNORE_INDEX, check_masks, check_positive_int
+
+__all__ = [
+    "ConfusionMatrix",
+    "boundary_f1",
+    "distance_to_boundary",
+    "image_metrics",
+    "mask_iou",
+    "object_scores",
+]
 
 
 class ConfusionMatrix:
@@ -29,8 +41,7 @@ class ConfusionMatrix:
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX):
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        check_positive_int(num_classes, "num_classes")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.mat = torch.zeros(num_classes, num_classes, dtype=torch.int64)

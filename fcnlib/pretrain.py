@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import engine
-from .checkpoints import _read as read_checkpoint
-from .checkpoints import save_checkpoint
+from . import engine, optim
+from ._checks import check_positive_int
+from .checkpoints import read_checkpoint, save_checkpoint
 from .data.shapes import CLASSES, ShapesScenes
 from .models.resnet import resnet_backbone
 
@@ -50,8 +50,7 @@ def shape_crops(split: str, n: int, image_size: int = 64, seed: int = PRETRAIN_S
     Returns ``(images n x 3 x S x S, labels n)``; labels are the scene classes 1..5 (circle,
     square, triangle, star, bar). The objects have the sizes of the course's scenes.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer (number of crops), got {n!r}")
+    check_positive_int(n, "n", " (number of crops)")
     scenes = ShapesScenes(split, n, image_size=image_size, max_objects=1, seed=seed)
     images, labels = [], []
     for i in range(n):
@@ -89,7 +88,7 @@ def pretrain_classifier(
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr, weight_decay=1e-4)
     steps = epochs * (crops // batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, engine.poly_lr_lambda(steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, optim.poly_lr_lambda(steps))
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     for epoch in range(epochs):

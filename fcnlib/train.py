@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import os
 import sys
 import time
@@ -37,7 +38,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from . import __version__, engine, models
+from . import __version__, engine, models, optim
 from ._files import write_json
 from .data import datasets as D
 
@@ -50,8 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help=f"one of: {', '.join(models.available())}")
     p.add_argument("--dataset", default="shapes", choices=sorted(D.DATASETS))
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=16, help="per process")
     p.add_argument("--image-size", type=int, default=96, help="training crops are S x S")
     p.add_argument("--out", required=True, type=Path, help="folder for last.pt and metrics.json")
     p.add_argument(
@@ -83,23 +82,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-kw", action="append", default=[], metavar="KEY=VALUE",
         help="extra model argument, e.g. output_stride=8 (repeatable)",
     )  # fmt: skip
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--lr-schedule", default="poly", choices=["poly", "constant"])
-    p.add_argument("--warmup-epochs", type=float, default=0.0)
-    p.add_argument("--head-lr-mult", type=float, default=1.0)
-    p.add_argument("--freeze-bn", action="store_true")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across GPUs (CUDA only)")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale training")
-    p.add_argument("--aux-weight", type=float, default=0.0)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-steps", type=int, default=None, help="steps per epoch (quick checks)")
-    p.add_argument("--val-batch-size", type=int, default=32)
-    p.add_argument("--no-progress", action="store_true")
+    _add_fit_options(p)
     return p
+
+
+# engine.fit's options that the command sets itself, or that are not plain values
+_SET_BY_THE_COMMAND = {
+    "model", "train_data", "val_data", "amp", "channels_last", "device", "checkpoint_dir",
+    "resume", "continue_training", "class_weights",
+}  # fmt: skip
+# where the command's defaults differ from fit's: the SGD recipe of DeepLab for real data sets
+_COMMAND_DEFAULTS = {"epochs": 10, "optimizer": "sgd", "lr": 0.01}
+_HELP = {"batch_size": "per process", "max_steps": "steps per epoch (quick checks)"}
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _fit_options() -> dict[str, inspect.Parameter]:
+    """The options of :func:`fcnlib.engine.fit` that are also the command's."""
+    params = inspect.signature(engine.fit).parameters
+    return {n: p for n, p in params.items() if n not in _SET_BY_THE_COMMAND}
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    """One ``--kebab-case`` option per option of ``engine.fit`` (its name, type and default)."""
+    for name, param in _fit_options().items():
+        flag, default = "--" + name.replace("_", "-"), _COMMAND_DEFAULTS.get(name, param.default)
+        helps = _HELP.get(name, f"engine.fit's {name}")
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=helps)
+        elif isinstance(default, tuple):
+            p.add_argument(
+                flag, type=type(default[0]), nargs="+", default=list(default), help=helps
+            )
+        else:  # None: the type is the annotation's first ("int | None")
+            kind = (
+                type(default) if default is not None else _TYPES[str(param.annotation).split()[0]]
+            )
+            p.add_argument(flag, type=kind, default=default, help=helps)
 
 
 def _model_kwargs(items: list[str]) -> dict:
@@ -197,7 +217,7 @@ def run(args: argparse.Namespace) -> dict | None:
         if args.sync_bn and device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if args.freeze_bn:  # before wrapping: DDP must not wait for gradients of frozen BN
-            engine.set_bn_frozen(model, True)
+            optim.set_bn_frozen(model, True)
         net = model
         unused_aux = getattr(net, "aux_classifier", None) is not None and args.aux_weight == 0
         model = torch.nn.parallel.DistributedDataParallel(
@@ -224,15 +244,11 @@ def run(args: argparse.Namespace) -> dict | None:
         net, train_data, val_data = model, train_set, val_set
 
     t0 = time.perf_counter()
+    options = {name: getattr(args, name) for name in _fit_options()}
+    options.update(scales=tuple(args.scales), progress=main and args.progress)
     history = engine.fit(
-        model, train_data, val_data, args.epochs,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
-        warmup_epochs=args.warmup_epochs, head_lr_mult=args.head_lr_mult, freeze_bn=args.freeze_bn,
-        scales=tuple(args.scales), aux_weight=args.aux_weight, amp=amp, channels_last=channels_last,
-        device=device, num_workers=args.num_workers, checkpoint_dir=out, resume=args.resume,
-        seed=args.seed, progress=main and not args.no_progress, max_steps=args.max_steps,
-        val_batch_size=args.val_batch_size,
+        model, train_data, val_data, amp=amp, channels_last=channels_last, device=device,
+        checkpoint_dir=out, resume=args.resume, **options,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
     final = engine.evaluate(net, val_data, args.val_batch_size, device)  # every rank takes part

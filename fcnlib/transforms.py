@@ -27,7 +27,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ._checks import IGNORE_INDEX
+from ._checks import IGNORE_INDEX, check_size
 from ._checks import to_tv_image as _as_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,18 +41,6 @@ __all__ = [
     "eval_transforms",
     "train_transforms",
 ]
-
-
-def _pair(size, name: str) -> tuple[int, int]:
-    if isinstance(size, int):
-        size = (size, size)
-    if (
-        not isinstance(size, Sequence)
-        or len(size) != 2
-        or not all(isinstance(s, int) and s > 0 for s in size)
-    ):
-        raise ValueError(f"{name} must be a positive int or a pair (H, W) of them, got {size!r}")
-    return int(size[0]), int(size[1])
 
 
 def _as_mask(mask) -> tv_tensors.Mask:
@@ -162,7 +150,7 @@ def train_transforms(
 
     Returns ``t(image, mask) -> (3 x H x W float, H x W long)``.
     """
-    crop = _pair(crop_size, "crop_size")
+    crop = check_size(crop_size, "crop_size")
     steps: list = []
     if scale is not None:
         steps.append(RandomScale(scale, base_size))
@@ -205,7 +193,7 @@ def eval_transforms(
         raise ValueError(f"mode must be 'crop' or 'pad', got {mode!r}")
     steps: list = []
     if size is not None:
-        h, w = _pair(size, "size")
+        h, w = check_size(size, "size")
         steps.append(_FitResize((h, w), cover=mode == "crop"))
         if mode == "crop":
             steps.append(v2.CenterCrop((h, w)))

@@ -17,11 +17,6 @@ The pipeline of :func:`remove_objects`:
 Conventions: frames are ``H x W x 3`` uint8 **RGB** arrays, label masks are ``H x W``
 integer arrays, removal masks ``H x W`` bool. Stacks of them put the frame axis first
 (``T x H x W x 3``, ``T x H x W``).
-
-Names used with this module that live elsewhere are importable from here too: reading and
-writing (:mod:`fcnlib.video_io`), mask clean-up (:mod:`fcnlib.mask_cleanup`), the generated clip (:mod:`fcnlib.data.clip`), webcam
-capture (:mod:`fcnlib.capture`), showing frames (:mod:`fcnlib.viz`) and :func:`mask_iou`
-(:mod:`fcnlib.metrics`).
 """
 
 from __future__ import annotations
@@ -38,24 +33,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._checks import class_ids, logits_of, to_uint8_frame, unwrap_parallel
-from .capture import Capture, webcam_frames
-from .data.clip import Clip, make_clip
+from ._checks import check_positive_int, class_ids, logits_of, to_uint8_frame, unwrap_parallel
 from .engine import resolve_device
 from .inference import predict
-from .mask_cleanup import clean_mask, clean_masks, guided_filter, temporal_majority
-from .metrics import mask_iou
+from .mask_cleanup import clean_masks
 from .video_io import (
-    CODECS,
-    DEFAULT_FPS,
     FrameSource,
-    _check_destination,
-    _Writer,
-    read_video,
-    video_info,
-    write_video,
+    VideoWriter,
+    check_destination,
 )
-from .viz import animate, animation_html, show_frames
 
 __all__ = [
     "MODES",
@@ -65,25 +51,6 @@ __all__ = [
     "masked_median",
     "remove_objects",
     "segment",
-    # importable from here, defined elsewhere
-    "clean_mask",
-    "clean_masks",
-    "guided_filter",
-    "temporal_majority",
-    "CODECS",
-    "DEFAULT_FPS",
-    "Capture",
-    "Clip",
-    "FrameSource",
-    "animate",
-    "animation_html",
-    "make_clip",
-    "mask_iou",
-    "read_video",
-    "show_frames",
-    "video_info",
-    "webcam_frames",
-    "write_video",
 ]
 
 MODES = ("blank", "blur", "background")
@@ -122,8 +89,7 @@ class _AtFrameSize(nn.Module):
 
 def _segment_batches(model, src: FrameSource, batch_size, device, model_size, preprocess, progress):
     """Yield ``(labels B x H x W as uint8 or int64 NumPy, number of class scores)`` per batch."""
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     if isinstance(model_size, int):
         model_size = (model_size, model_size)
     net = _AtFrameSize(model.to(resolve_device(device)), model_size, preprocess)
@@ -380,12 +346,12 @@ def remove_objects(
     clean_kw = {} if clean is True else dict(clean) if isinstance(clean, dict) else None
     out_path = out_codec = None
     if destination is not None:
-        out_path, out_codec = _check_destination(destination, codec)
+        out_path, out_codec = check_destination(destination, codec)
     src = FrameSource(source, fps)
     if out_path is not None and src.path is not None and out_path.resolve() == src.path.resolve():
         raise ValueError(f"destination {str(out_path)!r} is the source video: choose another file")
     # opened before any work, so that a size the writer refuses is reported at once
-    writer = _Writer(out_path, out_codec, src.fps, src.size) if out_path is not None else None
+    writer = VideoWriter(out_path, out_codec, src.fps, src.size) if out_path is not None else None
     keep_output = return_frames if return_frames is not None else destination is None
     try:
         # pass 1: segment every frame (an iterator source is buffered as it is read)

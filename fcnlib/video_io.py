@@ -19,7 +19,16 @@ import torch
 from ._checks import to_uint8_frame
 from ._files import AtomicPath
 
-__all__ = ["CODECS", "DEFAULT_FPS", "FrameSource", "read_video", "video_info", "write_video"]
+__all__ = [
+    "CODECS",
+    "DEFAULT_FPS",
+    "FrameSource",
+    "VideoWriter",
+    "check_destination",
+    "read_video",
+    "video_info",
+    "write_video",
+]
 
 # Codecs OpenCV's bundled FFmpeg can write, by file extension. mp4v and MJPG play in common
 # players (VLC, QuickTime, Windows); FFV1 in Matroska is lossless.
@@ -153,8 +162,9 @@ def video_info(path) -> dict:
 
 
 # ----------------------------------------------------------------------------- writing
-def _check_destination(destination, codec: str | None) -> tuple[Path, str]:
-    """Validate an output path before any work: folder exists and is writable, codec known."""
+def check_destination(destination, codec: str | None) -> tuple[Path, str]:
+    """Check an output path before any work (the folder exists and is writable, the codec is
+    known) and return ``(path, codec)``, the codec following the extension when ``None``."""
     path = Path(destination)
     if path.is_dir():
         raise IsADirectoryError(f"destination {str(path)!r} is a folder: give a file name")
@@ -175,8 +185,10 @@ def _check_destination(destination, codec: str | None) -> tuple[Path, str]:
     return path, codec
 
 
-class _Writer:
-    """Write to a temporary file beside ``path``; ``close()`` renames it into place."""
+class VideoWriter:
+    """A video file written frame by frame (``write(H x W x 3 uint8 RGB)``), into a temporary
+    file beside ``path`` that ``close()`` renames into place (``abort()`` discards it).
+    ``path`` and ``codec`` as :func:`check_destination` returns them; ``size`` is ``(h, w)``."""
 
     def __init__(self, path: Path, codec: str, fps: float, size: tuple[int, int]):
         h, w = size
@@ -215,9 +227,9 @@ def write_video(path, frames, fps: float = DEFAULT_FPS, codec: str | None = None
     The codec follows the extension (``.mp4``: mp4v, ``.avi``: MJPG, ``.mkv``: lossless FFV1).
     Width and height must be even. The file appears only when complete.
     """
-    path, codec = _check_destination(path, codec)
+    path, codec = check_destination(path, codec)
     src = FrameSource(frames, fps)
-    out = _Writer(path, codec, src.fps, src.size)
+    out = VideoWriter(path, codec, src.fps, src.size)
     try:
         for f in src:
             out.write(f)

@@ -19,6 +19,23 @@ from matplotlib.patches import Patch
 
 from ._checks import IGNORE_COLOUR, IGNORE_INDEX, to_numpy_image, to_uint8_frame
 
+__all__ = [
+    "ERROR_COLOUR",
+    "IGNORE_COLOUR",
+    "animate",
+    "animation_html",
+    "colorize",
+    "error_map",
+    "legend",
+    "overlay",
+    "plot_confusion",
+    "plot_history",
+    "show_frames",
+    "show_samples",
+    "to_numpy_image",
+]
+
+
 ERROR_COLOUR = np.array([255, 0, 255], np.uint8)
 
 

@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.vgg import cfgs, make_layers
 
-from fcnlib import analysis, models
+from fcnlib import analysis, metrics, models
 from fcnlib.models.encdec import transposed_upsample
 
 K = 6
@@ -199,7 +199,7 @@ def test_object_scores_by_hand():
     p[4:7, 4:7] = 0  # a 3 x 3 hole: 40 of 49 px found
     p[0:2, 0:5] = 1  # a 10 px leak that touches the square
     p[0, 11] = 1  # a far-away false positive, not connected: does not count against the square
-    rows = analysis.object_scores(p, t)
+    rows = metrics.object_scores(p, t)
     assert [(r["label"], r["area"]) for r in rows] == [(1, 49), (2, 4)]
     assert rows[0]["recall"] == pytest.approx(40 / 49)
     assert rows[0]["iou"] == pytest.approx(40 / (49 + 10))
@@ -213,11 +213,11 @@ def test_object_scores_missed_object_and_batch_and_ignore():
     t[1, 0, :] = 255
     p = torch.zeros_like(t)
     p[1, 0, :] = 3  # predicted where the label is "ignore": not part of the object's region
-    rows = analysis.object_scores(p, t)
+    rows = metrics.object_scores(p, t)
     assert len(rows) == 1 and rows[0]["image"] == 1 and rows[0]["label"] == 3
     assert rows[0]["recall"] == rows[0]["iou"] == 0.0
     with pytest.raises(TypeError, match="argmax"):
-        analysis.object_scores(torch.rand(1, 6, 6, 6), t)
+        metrics.object_scores(torch.rand(1, 6, 6, 6), t)
 
 
 def test_distance_to_boundary_matches_brute_force():
@@ -226,7 +226,7 @@ def test_distance_to_boundary_matches_brute_force():
     mask[0, 3:10, 2:9] = 1
     mask[0, 5:7, 0:4] = 2
     mask[1] = torch.randint(0, 2, (14, 11), generator=g)
-    d = analysis.distance_to_boundary(mask)
+    d = metrics.distance_to_boundary(mask)
     assert d.shape == mask.shape
     for b in range(2):
         m = mask[b]
@@ -239,7 +239,7 @@ def test_distance_to_boundary_matches_brute_force():
                 assert d[b, y, x] == cheb, (b, y, x)
     square = torch.zeros(11, 11, dtype=torch.long)
     square[2:9, 2:9] = 1
-    d = analysis.distance_to_boundary(square)
+    d = metrics.distance_to_boundary(square)
     assert d[5, 5] == 4 and d[2, 5] == 1 and d[1, 5] == 1 and d[0, 0] == 2
 
 

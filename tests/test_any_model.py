@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from fcnlib import engine, inference, models
+from fcnlib import analysis, engine, inference, models, optim
 from fcnlib._checks import logits_of
 from fcnlib.data import ShapesScenes
 from fcnlib.metrics import ConfusionMatrix
@@ -124,7 +124,7 @@ def test_torchvision_model_predicts(shapes):
 
 def test_backbone_gets_the_base_learning_rate():
     model = torchvision_model()
-    opt = engine.build_optimizer(model, "sgd", lr=0.01, head_lr_mult=10)
+    opt = optim.build_optimizer(model, "sgd", lr=0.01, head_lr_mult=10)
     groups = {g["name"]: g for g in opt.param_groups}
     assert groups["backbone"]["lr"] == 0.01 and groups["head"]["lr"] == pytest.approx(0.1)
     n_backbone = sum(p.numel() for p in model.backbone.parameters())
@@ -164,10 +164,9 @@ def test_class_count_disagreement_is_a_clear_error(shapes):
         )
 
 
-def test_widget_gradient_of_a_torchvision_model():
-    widgets = pytest.importorskip("fcnlib.widgets")
+def test_input_gradient_of_a_torchvision_model():
     model = torchvision_model()
-    grad = widgets.input_gradient(model, torch.rand(3, 32, 32), 16, 16)
+    grad = analysis.input_gradient(model, torch.rand(3, 32, 32), 16, 16)
     assert grad.shape == (32, 32) and np.isfinite(grad).all() and grad.max() > 0
 
 

@@ -1,11 +1,12 @@
-"""DeepLabV3 with ASPP (fcnlib.models.deeplab) and torchvision compatibility (torchvision_compat)."""
+"""DeepLabV3 with ASPP (fcnlib.models.deeplabv3) and torchvision compatibility (torchvision_compat)."""
 
 import pytest
 import torch
 from torchvision.models import segmentation as tvseg
+from torchvision.models.segmentation.deeplabv3 import ASPPPooling
 
-from fcnlib import models
-from fcnlib.models.deeplab import ASPPPooling, SeparableConv2d
+from fcnlib import checkpoints, models
+from fcnlib.models.blocks import SeparableConv2d
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "resnet101"])
@@ -274,7 +275,7 @@ def test_input_scale_runs_the_network_on_the_resized_image_and_scores_at_the_inp
     assert "input_scale=2" in repr(big) and "input_scale" not in repr(plain)
     # a checkpoint rebuilds the model with its input_scale
     engine.save_checkpoint(tmp_path / "m.pt", big)
-    assert engine.load_model(tmp_path / "m.pt").input_scale == 2.0
+    assert checkpoints.load_model(tmp_path / "m.pt").input_scale == 2.0
 
 
 @pytest.mark.parametrize("bad", [0, -1.5, 9, True, "2", None])

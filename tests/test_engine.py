@@ -1,12 +1,14 @@
 import os
 import pickle
+import random
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from fcnlib import engine, models
+from fcnlib import checkpoints, engine, history, models, optim
 from fcnlib.data import ShapesScenes
 from fcnlib.models import PerPixelNet, SegmentationModel
 
@@ -83,6 +85,76 @@ def test_resume_gives_exactly_the_uninterrupted_weights(shapes, tmp_path, monkey
     h = engine.fit(resumed, train, val, epochs=3, checkpoint_dir=tmp_path, resume=True, **kw)
     assert h["epoch"] == [1, 2, 3]
     assert same_weights(weights(full), weights(resumed))
+
+
+class AugmentedScenes(torch.utils.data.Dataset):
+    """Scenes with an augmentation drawn from Python's, NumPy's and PyTorch's global
+    generators (as a user's own transform might); records every draw."""
+
+    def __init__(self, scenes):
+        self.scenes, self.draws = scenes, []
+
+    def __len__(self):
+        return len(self.scenes)
+
+    def __getitem__(self, i):
+        image, mask = self.scenes[i]
+        a, b, c = random.random(), float(np.random.rand()), float(torch.rand(()))
+        self.draws.append((i, a, b, c))
+        return image * (0.5 + a / 3 + b / 3 + c / 3), mask
+
+
+def test_resume_restores_the_random_state_so_augmentation_draws_the_same_batches(shapes, tmp_path):
+    train, _ = shapes
+    init = TinyConvNet().state_dict()
+    kw = dict(
+        batch_size=8, optimizer="sgd", lr=0.05, lr_schedule="constant", progress=False, seed=3
+    )
+    full, full_data = TinyConvNet(), AugmentedScenes(train)
+    full.load_state_dict(init)
+    engine.fit(full, full_data, epochs=2, **kw)
+
+    part, part_data = TinyConvNet(), AugmentedScenes(train)
+    part.load_state_dict(init)
+    engine.fit(part, part_data, epochs=1, checkpoint_dir=tmp_path, **kw)
+    resumed = TinyConvNet()  # a fresh model, as in a new process
+    engine.fit(resumed, part_data, epochs=2, checkpoint_dir=tmp_path, resume=True, **kw)
+    assert part_data.draws == full_data.draws  # the second epoch's items and augmentations
+    assert same_weights(weights(full), weights(resumed))
+
+
+def test_adam_is_adam_and_adamw_is_adamw_and_they_agree_without_weight_decay(shapes):
+    model = TinyConvNet()
+    assert type(optim.build_optimizer(model, "adam")) is torch.optim.Adam
+    assert type(optim.build_optimizer(model, "adamw")) is torch.optim.AdamW
+    with pytest.raises(ValueError, match="'adamw', 'adam' or 'sgd'"):
+        optim.build_optimizer(model, "lamb")
+    train, _ = shapes
+    init = TinyConvNet().state_dict()
+    losses = {}
+    for kind in ("adam", "adamw"):
+        m = TinyConvNet()
+        m.load_state_dict(init)
+        h = engine.fit(m, train, epochs=2, batch_size=8, optimizer=kind, weight_decay=0.0,
+                       progress=False, seed=2)  # fmt: skip
+        losses[kind] = h.train_loss
+    assert losses["adam"] == pytest.approx(losses["adamw"], rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("benchmark", [True, False])
+def test_fit_leaves_no_mark_on_the_model_and_no_global_flag_changed(shapes, benchmark):
+    train, _ = shapes
+    model = TinyConvNet()
+    before = set(vars(model))
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = benchmark
+    try:
+        engine.fit(model, train, epochs=1, batch_size=8, progress=False, max_steps=1)
+        assert torch.backends.cudnn.benchmark is benchmark
+    finally:
+        torch.backends.cudnn.benchmark = previous
+    assert set(vars(model)) == before
+    assert not [k for k in vars(model) if "fcnlib" in k]
 
 
 def test_refuses_to_silently_continue_a_trained_model(shapes):
@@ -183,7 +255,7 @@ def test_crafted_checkpoint_does_not_run_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "evil.pt"
     torch.save(
-        {"format": engine.CHECKPOINT_FORMAT, "model": _RunsCode()}, evil, pickle_module=pickle
+        {"format": checkpoints.CHECKPOINT_FORMAT, "model": _RunsCode()}, evil, pickle_module=pickle
     )
     with pytest.raises(ValueError, match="weights_only"):
         engine.load_checkpoint(evil, PerPixelNet(6))
@@ -252,7 +324,7 @@ def test_history_plot_and_repr(shapes):
     axes = h.plot()
     assert len(axes) == 2 and len(axes[0].lines[0].get_xdata()) == 2
     assert "train_loss" in repr(h)
-    assert engine.History.from_dict(h.to_dict()).records == h.records
+    assert history.History.from_dict(h.to_dict()).records == h.records
 
 
 # ----------------------------------------------------------------------------- load_model
@@ -265,7 +337,7 @@ def test_build_records_its_call_and_load_model_rebuilds_from_the_checkpoint(tmp_
         "kwargs": {"width": 4, "stages": 2, "upsample": "transposed"},
     }
     path = engine.save_checkpoint(tmp_path / "m.pt", model, image_size=32)
-    loaded, state = engine.load_model(path, return_checkpoint=True)
+    loaded, state = checkpoints.load_model(path, return_checkpoint=True)
     assert type(loaded) is type(model) and not loaded.training
     assert (loaded.width, loaded.stages, loaded.upsample) == (4, 2, "transposed")
     assert state["image_size"] == 32
@@ -285,7 +357,7 @@ def test_load_model_does_not_fetch_pretrained_weights(tmp_path, monkeypatch):
         raise AssertionError("load_model must not load ImageNet weights")
 
     monkeypatch.setattr(resnet, "load_imagenet_weights", refuse)
-    loaded = engine.load_model(path)
+    loaded = checkpoints.load_model(path)
     assert loaded.build_config["kwargs"]["pretrained_backbone"] is True
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
@@ -294,9 +366,9 @@ def test_load_model_does_not_fetch_pretrained_weights(tmp_path, monkeypatch):
 def test_load_model_needs_a_model_made_by_build(tmp_path):
     path = engine.save_checkpoint(tmp_path / "m.pt", models.AllConvNet(3, width=4, depth=1))
     with pytest.raises(ValueError, match="load_checkpoint"):
-        engine.load_model(path)
+        checkpoints.load_model(path)
     with pytest.raises(FileNotFoundError):
-        engine.load_model(tmp_path / "missing.pt")
+        checkpoints.load_model(tmp_path / "missing.pt")
 
 
 def test_build_config_is_none_for_arguments_a_checkpoint_cannot_hold(monkeypatch):

@@ -161,3 +161,19 @@ def test_fcn_skip_layers_learn():
 def test_fcn_rejects_unknown_variant():
     with pytest.raises(ValueError, match="variant"):
         models.FCN(K, "4s")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: models.EncoderDecoder(3, width=True),
+        lambda: models.AllConvNet(3, depth=True),
+        lambda: models.FCN(3, width=True),
+        lambda: models.fcn_resnet(3, width=True),
+        lambda: models.deeplab(3, aspp_channels=True),
+        lambda: models.deeplab(3, aspp_rates=(6, True)),
+    ],
+)
+def test_a_bool_is_not_a_count_anywhere(build):
+    with pytest.raises(ValueError, match="positive integer"):
+        build()

@@ -1,8 +1,10 @@
 """The project's own files install everything the course needs, in step with each other."""
 
+import importlib
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 import yaml
 
@@ -43,3 +45,29 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make course" in readme
     assert "MPLBACKEND=" not in ci.replace("unset MPLBACKEND", "")
+
+
+# names the course's design card gives a second path (engine.save_checkpoint, ...)
+_DESIGN_CARD_PATHS = {("engine", "save_checkpoint"), ("engine", "load_checkpoint")}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["analysis", "checkpoints", "engine", "history", "inference", "metrics", "optim",
+     "transforms", "video", "video_io", "viz", "widgets", "models", "data"],
+)  # fmt: skip
+def test_every_public_name_has_one_home(name):
+    """A module's ``__all__`` lists only what it (or, for a package, its submodules) defines."""
+    if name in ("video", "widgets"):
+        pytest.importorskip("cv2" if name == "video" else "ipywidgets")
+    module = importlib.import_module(f"fcnlib.{name}")
+    for attr in module.__all__:
+        obj = getattr(module, attr)
+        home = getattr(obj, "__module__", None)
+        if home is None or (name, attr) in _DESIGN_CARD_PATHS:
+            continue  # constants carry no home
+        if home.rpartition(".")[2].startswith("_"):
+            continue  # made public here from a private module (fcnlib._checks)
+        assert home == module.__name__ or home.startswith(module.__name__ + "."), (
+            f"fcnlib.{name}.{attr} is defined in {home}: import it from there"
+        )

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from fcnlib import data, engine, models
+from fcnlib import data, engine, models, optim
 from fcnlib.models.base import SegmentationModel
 
 
@@ -76,7 +76,7 @@ def test_constant_learning_rate(scenes, lr_log):
 
 def test_head_lr_mult_builds_backbone_and_head_groups():
     model = models.deeplab(6, "resnet18", aux_loss=True)
-    opt = engine.build_optimizer(
+    opt = optim.build_optimizer(
         model, "sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, head_lr_mult=10
     )
     assert isinstance(opt, torch.optim.SGD)
@@ -162,9 +162,9 @@ def test_multi_scale_loss_is_the_sum_of_scale_losses_and_the_max_fused_loss():
             outs.append(F.interpolate(model(x), size=(33, 33), mode="bilinear"))
         fused = torch.maximum(torch.maximum(outs[0], outs[1]), outs[2])
         expected = sum(F.cross_entropy(o, targets, ignore_index=255) for o in [*outs, fused])
-        got = engine.segmentation_loss(model, images, targets, ce, scales=scales)
+        got = optim.segmentation_loss(model, images, targets, ce, scales=scales)
     torch.testing.assert_close(got, expected)
-    one = engine.segmentation_loss(model, images, targets, ce, scales=(1.0,))
+    one = optim.segmentation_loss(model, images, targets, ce, scales=(1.0,))
     torch.testing.assert_close(one, F.cross_entropy(outs[0], targets, ignore_index=255))
 
 
@@ -178,8 +178,8 @@ def test_aux_loss_is_added_with_its_weight():
     with torch.no_grad():
         out = model(images, return_aux=True)
         expected = ce(out["out"], targets) + 0.4 * ce(out["aux"], targets)
-        got = engine.segmentation_loss(model, images, targets, ce, aux_weight=0.4)
-        plain = engine.segmentation_loss(model, images, targets, ce)
+        got = optim.segmentation_loss(model, images, targets, ce, aux_weight=0.4)
+        plain = optim.segmentation_loss(model, images, targets, ce)
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(plain, ce(out["out"], targets))
 
@@ -191,17 +191,17 @@ def test_fit_trains_on_every_scale(scenes):
     assert len(model.seen) == 3 * 4  # three scales for each of the 4 steps
 
 
-@pytest.mark.parametrize("kind", ["adam", "sgd"])
+@pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
 def test_optimizer_is_fused_where_torch_supports_it_with_the_same_update(kind):
     torch.manual_seed(0)
     model = torch.nn.Conv2d(3, 4, 3)
-    cls = torch.optim.AdamW if kind == "adam" else torch.optim.SGD
+    cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[kind]
     try:
         cls([torch.zeros(1, requires_grad=True)], lr=0.1, fused=True)
         supported = True
     except (RuntimeError, TypeError, ValueError):
         supported = False
-    opt = engine.build_optimizer(model, kind, lr=0.1)
+    opt = optim.build_optimizer(model, kind, lr=0.1)
     assert bool(opt.defaults.get("fused")) == supported
     # one step gives what torch's default implementation gives
     reference = copy.deepcopy(model)

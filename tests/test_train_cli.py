@@ -212,3 +212,13 @@ def test_trains_on_a_camvid_tree(tmp_path):
     assert 0 <= m["final"]["pixel_accuracy"] <= 1
     state = torch.load(tmp_path / "run/last.pt", weights_only=True)
     assert state["model_info"]["num_classes"] == 11
+
+
+def test_the_command_takes_every_plain_option_of_fit_with_its_name():
+    import inspect
+
+    dests = {a.dest for a in train.build_parser()._actions}
+    fit = set(inspect.signature(engine.fit).parameters)
+    assert fit - train._SET_BY_THE_COMMAND <= dests
+    args = train.build_parser().parse_args(["--model", "fcn8s", "--out", "x", "--poly-power", "2"])
+    assert args.poly_power == 2.0 and args.optimizer == "sgd" and args.progress is True

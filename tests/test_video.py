@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from fcnlib import video
+from fcnlib import capture, mask_cleanup, metrics, video, video_io, viz
 from fcnlib.data import CLASSES, ShapesScenes
+from fcnlib.data.clip import make_clip
 
 
 class Oracle(nn.Module):
@@ -34,7 +35,7 @@ class Oracle(nn.Module):
 
 @pytest.fixture(scope="module")
 def clip():
-    return video.make_clip(24, 64, labels=["circle", "square", "star"], seed=3)
+    return make_clip(24, 64, labels=["circle", "square", "star"], seed=3)
 
 
 @pytest.fixture
@@ -61,12 +62,12 @@ def test_make_clip_moves_shapes_over_a_static_background(clip):
     assert err_on(clip.frames, clip.background, clip.masks == 1) > 20
     assert (clip.masks[0] != clip.masks[-1]).mean() > 0.05
     # deterministic
-    again = video.make_clip(24, 64, labels=["circle", "square", "star"], seed=3)
+    again = make_clip(24, 64, labels=["circle", "square", "star"], seed=3)
     assert np.array_equal(again.frames, clip.frames)
 
 
 def test_make_clip_can_reuse_a_background(clip):
-    other = video.make_clip(6, labels=["bar"], seed=9, background=clip.background)
+    other = make_clip(6, labels=["bar"], seed=9, background=clip.background)
     assert np.array_equal(other.background, clip.background)
     assert err_on(other.frames, clip.background, other.masks == 0) < 6
     assert set(np.unique(other.masks)) == {0, 5}
@@ -80,9 +81,9 @@ def test_segment_returns_the_oracle_labels_for_any_batch_size(clip, oracle):
 
 def test_make_clip_rejects_bad_labels():
     with pytest.raises(ValueError, match="valid names are background, circle"):
-        video.make_clip(4, 32, labels=["circle", "hexagon"])
+        make_clip(4, 32, labels=["circle", "hexagon"])
     with pytest.raises(ValueError, match="background"):
-        video.make_clip(4, 32, labels=[0])
+        make_clip(4, 32, labels=[0])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -93,11 +94,11 @@ def test_output_keeps_frame_count_size_and_fps(clip, oracle, tmp_path, ext):
         oracle, clip, out, remove=["circle"], classes=CLASSES, progress=False, return_frames=True
     )
     assert r.destination == out and out.exists()
-    info = video.video_info(out)
+    info = video_io.video_info(out)
     assert info["num_frames"] == len(clip) == r.num_frames
     assert info["size"] == clip.frames.shape[1:3]
     assert info["fps"] == pytest.approx(clip.fps)
-    frames, fps = video.read_video(out)
+    frames, fps = video_io.read_video(out)
     assert frames.shape == clip.frames.shape and fps == pytest.approx(clip.fps)
     if ext == ".mkv":  # lossless FFV1: the file holds exactly the frames computed
         assert np.array_equal(frames, r.frames)
@@ -172,7 +173,7 @@ def test_sources_file_array_list_generator_and_tensor_agree(clip, oracle, tmp_pa
     as_float = video.remove_objects(oracle, torch.from_numpy(clip.frames).permute(0, 3, 1, 2) / 255, None, **kw)  # fmt: skip
     for r in (as_list, as_gen, as_float):
         assert np.array_equal(r.frames, ref.frames)
-    path = video.write_video(tmp_path / "clip.mkv", clip.frames, fps=clip.fps)
+    path = video_io.write_video(tmp_path / "clip.mkv", clip.frames, fps=clip.fps)
     from_file = video.remove_objects(oracle, path, tmp_path / "out.mp4", **kw)
     assert np.array_equal(from_file.labels, clip.masks)  # the lossless file matched every frame
     assert from_file.fps == clip.fps and from_file.num_frames == len(clip)
@@ -199,30 +200,32 @@ def test_model_size_resizes_the_model_input_not_the_masks(clip):
 
 # ----------------------------------------------------------------------------- clean-up
 def iou_stack(a, b):
-    return np.mean([video.mask_iou(x, y) for x, y in zip(a, b)])
+    return np.mean([metrics.mask_iou(x, y) for x, y in zip(a, b)])
 
 
 def test_clean_masks_raise_iou_of_noisy_masks(clip):
     truth = clip.masks > 0
     rng = np.random.default_rng(0)
     noisy = truth ^ (rng.random(truth.shape) < 0.04)  # salt and pepper: specks and holes
-    cleaned = video.clean_masks(noisy)
+    cleaned = mask_cleanup.clean_masks(noisy)
     before, after = iou_stack(noisy, truth), iou_stack(cleaned, truth)
     assert 1 - after < (1 - before) / 3, (before, after)  # most of the IoU lost is recovered
     assert after > 0.9
-    assert iou_stack(video.clean_masks(truth), truth) > 0.999  # little to clean, little changed
+    assert (
+        iou_stack(mask_cleanup.clean_masks(truth), truth) > 0.999
+    )  # little to clean, little changed
 
 
 def test_temporal_majority_repairs_dropped_frames():
-    slow = video.make_clip(24, 64, labels=["circle", "square", "star"], seed=3, travel=0.3)
+    slow = make_clip(24, 64, labels=["circle", "square", "star"], seed=3, travel=0.3)
     truth = slow.masks > 0
     noisy = truth.copy()
     noisy[[3, 8, 13, 18]] = False  # frames where the model missed everything
     noisy[10] |= np.roll(truth[10], 20, axis=1)  # a frame with a ghost
-    cleaned = video.clean_masks(noisy, temporal=1)
+    cleaned = mask_cleanup.clean_masks(noisy, temporal=1)
     before, after = iou_stack(noisy, truth), iou_stack(cleaned, truth)
     assert after > before + 0.05, (before, after)
-    assert min(video.mask_iou(cleaned[t], truth[t]) for t in (3, 8, 10, 13, 18)) > 0.8
+    assert min(metrics.mask_iou(cleaned[t], truth[t]) for t in (3, 8, 10, 13, 18)) > 0.8
 
 
 def test_morphology_closes_a_crack():
@@ -231,7 +234,7 @@ def test_morphology_closes_a_crack():
     m = square.copy()
     m[8:22, 15] = False  # a one-pixel crack
     m[2, 2] = True  # a speck
-    out = video.clean_mask(m, kernel=3, min_area=0)
+    out = mask_cleanup.clean_mask(m, kernel=3, min_area=0)
     assert out[8:22, 15].all() and not out[2, 2]
     assert (out ^ square).sum() <= 4  # the opening rounds off the four corners
 
@@ -245,10 +248,10 @@ def test_edge_aware_refinement_raises_iou_of_coarse_masks():
         small = cv2.resize(truth.astype(np.float32), (12, 12), interpolation=cv2.INTER_AREA)
         coarse = cv2.resize(small, (96, 96), interpolation=cv2.INTER_LINEAR) > 0.5
         image = (s.image * 255).round().astype(np.uint8)
-        refined = video.clean_mask(coarse, image, kernel=0, min_area=0, refine=True)
+        refined = mask_cleanup.clean_mask(coarse, image, kernel=0, min_area=0, refine=True)
         if coarse.any():  # scenes whose objects survive the 8x downsampling
-            before.append(video.mask_iou(coarse, truth))
-            after.append(video.mask_iou(refined, truth))
+            before.append(metrics.mask_iou(coarse, truth))
+            after.append(metrics.mask_iou(refined, truth))
     before, after = np.array(before), np.array(after)
     assert len(before) >= 20
     assert after.mean() > before.mean() + 0.01, (before.mean(), after.mean())
@@ -259,20 +262,20 @@ def test_guided_filter_with_a_flat_guide_is_a_double_box_filter():
     rng = np.random.default_rng(1)
     p = rng.random((20, 24)).astype(np.float32)
     flat = np.full((20, 24, 3), 0.5, np.float32)
-    out = video.guided_filter(flat, p, radius=2, eps=1e-3)
+    out = mask_cleanup.guided_filter(flat, p, radius=2, eps=1e-3)
     box = lambda x: cv2.blur(x, (5, 5), borderType=cv2.BORDER_REFLECT)  # noqa: E731
     np.testing.assert_allclose(out, box(box(p)), atol=1e-5)
     # a step edge in the guide keeps a step edge in the output
     guide = np.zeros((20, 24, 3), np.float32)
     guide[:, 12:] = 1
-    step = video.guided_filter(guide, guide[..., 0] * 0.8 + 0.1, radius=3, eps=1e-4)
+    step = mask_cleanup.guided_filter(guide, guide[..., 0] * 0.8 + 0.1, radius=3, eps=1e-4)
     np.testing.assert_allclose(step, guide[..., 0] * 0.8 + 0.1, atol=1e-2)
 
 
 def test_temporal_majority_matches_a_loop():
     rng = np.random.default_rng(2)
     m = rng.random((7, 5, 6)) < 0.5
-    got = video.temporal_majority(m, radius=2)
+    got = mask_cleanup.temporal_majority(m, radius=2)
     for t in range(7):
         window = m[max(0, t - 2) : t + 3]
         assert np.array_equal(got[t], window.sum(0) * 2 > len(window))
@@ -283,7 +286,7 @@ def test_clean_mask_removes_small_components_and_holes():
     m[5:25, 5:25] = True
     m[12:14, 12:14] = False  # a 4-pixel hole
     m[32:34, 32:34] = True  # a 4-pixel speck
-    out = video.clean_mask(m, kernel=0, min_area=10)
+    out = mask_cleanup.clean_mask(m, kernel=0, min_area=10)
     expected = np.zeros((40, 40), bool)
     expected[5:25, 5:25] = True
     assert np.array_equal(out, expected)
@@ -318,7 +321,7 @@ def test_not_a_video_names_the_file(oracle, tmp_path):
     png = tmp_path / "still.png"
     cv2.imwrite(str(png), np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="still image"):
-        video.read_video(png)
+        video_io.read_video(png)
     assert oracle.calls == 0
 
 
@@ -350,7 +353,7 @@ def test_unwritable_destination_fails_before_any_work(clip, oracle, tmp_path):
     for dest, err in bad:
         with pytest.raises(err, match=re.escape(str(dest))):
             video.remove_objects(oracle, clip, dest, remove=["circle"], classes=CLASSES)
-    src = video.write_video(tmp_path / "in.mkv", clip.frames, clip.fps)
+    src = video_io.write_video(tmp_path / "in.mkv", clip.frames, clip.fps)
     with pytest.raises(ValueError, match="is the source"):
         video.remove_objects(oracle, src, src, remove=["circle"], classes=CLASSES)
     odd = clip.frames[:, :63]
@@ -399,18 +402,18 @@ class FakeCamera:
 
 def test_webcam_without_camera_falls_back_to_a_generated_clip(monkeypatch, capsys):
     monkeypatch.setattr(cv2, "VideoCapture", lambda i: FakeCamera(i, opened=False))
-    cap = video.webcam_frames(n=5, image_size=32, labels=["star"])
+    cap = capture.webcam_frames(n=5, image_size=32, labels=["star"])
     assert cap.kind == "generated" and len(cap) == 5 and cap.clip is not None
     assert cap.frames[0].shape == (32, 32, 3) and set(np.unique(cap.clip.masks)) == {0, 4}
     assert "no camera found" in capsys.readouterr().out
     assert np.array_equal(np.stack(cap.frames), cap.clip.frames)
     with pytest.raises(RuntimeError, match="no camera found"):
-        video.webcam_frames(n=5, fallback=False)
+        capture.webcam_frames(n=5, fallback=False)
 
 
 def test_webcam_reads_a_local_camera_as_rgb(monkeypatch):
     monkeypatch.setattr(cv2, "VideoCapture", lambda i: FakeCamera(i, frames=10))
-    cap = video.webcam_frames(n=4)
+    cap = capture.webcam_frames(n=4)
     assert cap.kind == "camera" and len(cap) == 4 and cap.fps == 30
     assert tuple(cap.frames[0][0, 0]) == (30, 20, 10)  # BGR -> RGB
 
@@ -427,7 +430,7 @@ def test_webcam_on_colab_uses_javascript_snapshots(monkeypatch):
     google.colab = colab
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", colab)
-    cap = video.webcam_frames(n=3)
+    cap = capture.webcam_frames(n=3)
     assert cap.kind == "colab" and len(cap) == 3
     assert calls and calls[0].startswith("fcnlibCapture(3,")
     assert tuple(cap.frames[0][0, 0]) == (200, 0, 0)
@@ -435,10 +438,10 @@ def test_webcam_on_colab_uses_javascript_snapshots(monkeypatch):
 
 # ----------------------------------------------------------------------------- showing
 def test_animation_html_has_one_frame_per_video_frame(clip):
-    html = video.animation_html([clip.frames[:5], clip.frames[:5]], titles=["a", "b"]).data
+    html = viz.animation_html([clip.frames[:5], clip.frames[:5]], titles=["a", "b"]).data
     if "<video" not in html:  # matplotlib's JavaScript player: one JPEG per frame
         assert len(re.findall(r"frames\[\d+\] = \"data:image/jpeg", html)) == 5
     with pytest.raises(ValueError, match="different frame counts"):
-        video.animate([clip.frames[:5], clip.frames[:4]])
-    fig = video.show_frames([clip.frames, clip.frames], titles=["a", "b"], indices=[0, 3])
+        viz.animate([clip.frames[:5], clip.frames[:4]])
+    fig = viz.show_frames([clip.frames, clip.frames], titles=["a", "b"], indices=[0, 3])
     assert len(fig.axes) == 4

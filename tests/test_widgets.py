@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from fcnlib import widgets
+from fcnlib import analysis, widgets
 from fcnlib.models.base import SegmentationModel
 from fcnlib.viz import ERROR_COLOUR, IGNORE_COLOUR
 
@@ -282,7 +282,7 @@ def test_input_gradient_support_is_the_analytic_receptive_field():
     torch.manual_seed(0)
     image = torch.rand(3, 15, 15)
     for layers in (1, 2, 3):
-        g = widgets.input_gradient(ConvStack(layers), image, 7, 6)
+        g = analysis.input_gradient(ConvStack(layers), image, 7, 6)
         r = layers  # a stack of L 3x3 convolutions sees (2L+1) x (2L+1)
         expected = np.zeros((15, 15), bool)
         expected[7 - r : 7 + r + 1, 6 - r : 6 + r + 1] = True
@@ -291,10 +291,10 @@ def test_input_gradient_support_is_the_analytic_receptive_field():
 
 def test_input_gradient_keeps_training_mode_and_checks_pixel():
     m = ConvStack(1).train()
-    widgets.input_gradient(m, torch.rand(3, 8, 8), 0, 0)
+    analysis.input_gradient(m, torch.rand(3, 8, 8), 0, 0)
     assert m.training
     with pytest.raises(ValueError, match="outside the 8 x 8 image"):
-        widgets.input_gradient(m, torch.rand(3, 8, 8), 8, 0)
+        analysis.input_gradient(m, torch.rand(3, 8, 8), 8, 0)
 
 
 @pytest.fixture
@@ -408,7 +408,7 @@ def trinomial(layers: int) -> np.ndarray:
 
 @pytest.mark.parametrize("rate, layers", [(1, 1), (1, 3), (2, 1), (3, 2), (4, 3)])
 def test_dilated_footprint_matches_the_trinomial_oracle(rate, layers):
-    fp = widgets.dilated_footprint(rate, layers)
+    fp = analysis.dilated_footprint(rate, layers)
     side = 2 * rate * layers + 1
     assert fp.shape == (side, side)
     expected = np.zeros_like(fp)
@@ -419,9 +419,9 @@ def test_dilated_footprint_matches_the_trinomial_oracle(rate, layers):
 
 def test_dilated_footprint_rejects_bad_arguments():
     with pytest.raises(ValueError, match="rate must be a positive integer"):
-        widgets.dilated_footprint(0)
+        analysis.dilated_footprint(0)
     with pytest.raises(ValueError, match="size=4 is smaller"):
-        widgets.dilated_footprint(2, 1, size=4)
+        analysis.dilated_footprint(2, 1, size=4)
 
 
 def test_dilation_playground_rate_and_layers_sliders():

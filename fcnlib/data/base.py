@@ -18,6 +18,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision.transforms.v2 import functional as TF
 
+from .._checks import check_positive_int
 from .catalogue import DATASETS, IGNORE_INDEX, README, DatasetInfo
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -175,8 +176,7 @@ class SegmentationDataset(Dataset):
         :class:`SegmentationSubset`; ``size=None`` returns the data set itself."""
         if size is None:
             return self
-        if not isinstance(size, int) or not 0 < size:
-            raise ValueError(f"size must be a positive integer, got {size!r}")
+        check_positive_int(size, "size")
         if size > len(self):
             raise ValueError(f"size={size} is larger than the data set ({len(self)} images)")
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))

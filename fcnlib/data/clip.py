@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._checks import class_ids, to_uint8_frame
+from .._checks import check_positive_int, check_size, class_ids, to_uint8_frame
 from .shapes import CLASSES, PALETTE, random_background, random_object, render
 
 __all__ = ["CameraScenes", "Clip", "make_clip"]
@@ -73,12 +73,11 @@ def make_clip(
     Returns a :class:`Clip` with frames ``T x H x W x 3`` uint8, true masks ``T x H x W`` and
     the clean background ``H x W x 3``.
     """
-    if not isinstance(num_frames, int) or num_frames < 1:
-        raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+    check_positive_int(num_frames, "num_frames")
     if background is not None:
         background = to_uint8_frame(background, 0).astype(np.float32) / 255
         image_size = background.shape[:2]
-    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    h, w = check_size(image_size, "image_size")
     if min(h, w) < 16:
         raise ValueError(f"image_size must be at least 16 px, got {image_size}")
     rng = np.random.default_rng([seed, 7])
@@ -135,8 +134,7 @@ class CameraScenes(Dataset):
         object_size: tuple[float, float] = (0.1, 0.25),
         noise: float = 0.02,
     ):
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive integer (number of scenes), got {size!r}")
+        check_positive_int(size, "size", " (number of scenes)")
         self.view = to_uint8_frame(empty_view, 0).astype(np.float32) / 255
         self.labels = class_ids(list(labels), CLASSES, len(CLASSES), "labels")
         if not self.labels or 0 in self.labels:

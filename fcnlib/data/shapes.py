@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._checks import IGNORE_INDEX, check_positive_int, check_size
+
 CLASSES = ["background", "circle", "square", "triangle", "star", "bar"]
 PALETTE = np.array(
     [
@@ -44,7 +46,6 @@ PALETTE = np.array(
     ],
     dtype=np.uint8,
 )
-IGNORE_INDEX = 255
 SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
@@ -364,11 +365,8 @@ class ShapesScenes(Dataset):
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive integer (number of scenes), got {size!r}")
-        if isinstance(image_size, int):
-            image_size = (image_size, image_size)
-        h, w = image_size
+        check_positive_int(size, "size", " (number of scenes)")
+        h, w = check_size(image_size, "image_size")
         if min(h, w) < 16:
             raise ValueError(f"image_size must be at least 16 px, got {image_size}")
         lo, hi = object_size
@@ -376,8 +374,7 @@ class ShapesScenes(Dataset):
             raise ValueError(
                 f"object_size must be (min, max) with 0 < min <= max, got {object_size}"
             )
-        if max_objects < 1:
-            raise ValueError(f"max_objects must be at least 1, got {max_objects}")
+        check_positive_int(max_objects, "max_objects")
         self.split, self.size, self.image_size, self.seed = split, size, (h, w), seed
         self.transforms = transforms
         self.max_objects, self.object_size = max_objects, (lo, hi)

@@ -5,18 +5,19 @@ Layout: :mod:`~fcnlib.models.base` holds the contract (and the backbone -> class
 of the ResNet models), :mod:`~fcnlib.models.blocks` the layers the models share,
 :mod:`~fcnlib.models.resnet` the (atrous) ResNet backbones and their ImageNet weights; each
 architecture lives in its own module (``pixel``, ``allconv``, ``encdec``, ``fcn``,
-``fcn_resnet``, ``deeplab``) and registers itself by name for :func:`build`.
+``resnet_fcn``, ``deeplabv3``) and registers itself by name for :func:`build`; the public
+builders :func:`fcn_resnet` and :func:`deeplab` are named after the models, not the modules.
 """
 
 from .allconv import AllConvNet
 from .base import ResNetSegmentation, SegmentationModel
 from .blocks import ConvBNReLU, DownBlock, SeparableConv2d
-from .deeplab import ASPP, DeepLabHead, DeepLabV3PlusHead, deeplab
+from .deeplabv3 import ASPP, DeepLabHead, DeepLabV3PlusHead, deeplab
 from .encdec import EncoderDecoder
 from .fcn import FCN, VGGFCNHead
-from .fcn_resnet import FCNHead, fcn_resnet
 from .pixel import PerPixelNet
 from .registry import available, build, register
+from .resnet_fcn import fcn_resnet
 from .torchvision_compat import from_torchvision
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "fcn_resnet",
     "deeplab",
     "from_torchvision",
-    "FCNHead",
     "DeepLabHead",
     "DeepLabV3PlusHead",
     "ASPP",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._checks import check_positive_int
 from .base import SegmentationModel
 from .blocks import ConvBNReLU
 from .registry import register
@@ -27,12 +28,8 @@ class AllConvNet(SegmentationModel):
 
     def __init__(self, num_classes: int, width: int = 32, depth: int = 4):
         super().__init__(num_classes)
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(
-                f"depth must be a positive integer (number of 3x3 convs), got {depth!r}"
-            )
-        if not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        check_positive_int(depth, "depth", " (number of 3x3 convs)")
+        check_positive_int(width, "width")
         self.width, self.depth = width, depth
         layers = [ConvBNReLU(3 if i == 0 else width, width) for i in range(depth)]
         self.features = nn.Sequential(*layers)

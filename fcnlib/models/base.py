@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_images
+from .._checks import check_images, check_positive_int, check_positive_number
 
 
 class SegmentationModel(nn.Module):
@@ -33,8 +33,7 @@ class SegmentationModel(nn.Module):
 
     def __init__(self, num_classes: int):
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        check_positive_int(num_classes, "num_classes")
         self.num_classes = num_classes
 
     def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -90,9 +89,8 @@ class ResNetSegmentation(SegmentationModel):
         input_scale: float = 1.0,
     ):
         super().__init__(num_classes)
-        if isinstance(input_scale, bool) or not isinstance(input_scale, (int, float)):
-            raise ValueError(f"input_scale must be a positive number, got {input_scale!r}")
-        if not 0 < input_scale <= 8:
+        check_positive_number(input_scale, "input_scale")
+        if not input_scale <= 8:
             raise ValueError(f"input_scale must be in (0, 8], got {input_scale!r}")
         self.backbone = backbone
         self.classifier = classifier

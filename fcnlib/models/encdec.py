@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._checks import check_positive_int
 from .base import SegmentationModel
 from .blocks import (
     UPSAMPLE_MODES,
@@ -78,10 +79,8 @@ class EncoderDecoder(SegmentationModel):
             raise ValueError(
                 f"transposed_init must be 'bilinear' or 'random', got {transposed_init!r}"
             )
-        if not isinstance(stages, int) or stages < 1:
-            raise ValueError(f"stages must be a positive integer, got {stages!r}")
-        if not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        check_positive_int(stages, "stages")
+        check_positive_int(width, "width")
         self.width, self.stages, self.upsample = width, stages, upsample
         chans = [width * 2**i for i in range(stages)]  # e.g. 16, 32, 64
         self.encoder = nn.Sequential(

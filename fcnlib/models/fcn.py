@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._checks import check_positive_int
 from .base import SegmentationModel
 from .blocks import ConvBNReLU, DownBlock, transposed_upsample, zero_conv1x1
 from .registry import register
@@ -79,8 +80,7 @@ class FCN(SegmentationModel):
         super().__init__(num_classes)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
-        if not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+        check_positive_int(width, "width")
         self.variant, self.width = variant, width
         self.backbone = VGGBackbone(width)
         ch = self.backbone.channels

@@ -42,7 +42,7 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
 
     ``model.arch`` is the name and ``model.build_config`` the call,
     ``{"name": name, "num_classes": num_classes, "kwargs": kwargs}``;
-    :func:`fcnlib.engine.save_checkpoint` stores both, so that :func:`fcnlib.engine.load_model`
+    :func:`fcnlib.checkpoints.save_checkpoint` stores both, so that :func:`fcnlib.checkpoints.load_model`
     rebuilds the model from the checkpoint alone. ``build_config`` is ``None`` when an
     argument is not a plain value (numbers, strings, lists, tuples, dicts of them), since a
     weights-only checkpoint could not hold it.

@@ -33,6 +33,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from .. import _net
+from .._checks import check_bool, check_positive_int
 
 BACKBONES = {
     "resnet18": (tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1),
@@ -55,8 +56,7 @@ _BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
 
 def _check_width(name: str, width) -> None:
-    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}")
+    check_positive_int(width, "width")
     if width != 64 and name not in _BLOCKS:
         raise ValueError(
             f"width applies to resnet18 and resnet34 only, got width={width} for {name}"
@@ -132,8 +132,7 @@ def resnet_backbone(
     """
     _check_choice(name, BACKBONES, "backbone")
     _check_choice(output_stride, _DILATE, "output_stride")
-    if not isinstance(zero_init_residual, bool):
-        raise ValueError(f"zero_init_residual must be True or False, got {zero_init_residual!r}")
+    check_bool(zero_init_residual, "zero_init_residual")
     _check_width(name, width)
     if pretrained and width != 64:
         raise ValueError(f"ImageNet weights exist for width 64 only, got width={width}")

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torchvision.models import segmentation as tvseg
 
-from .deeplab import DeepLabV3, _deeplab
-from .fcn_resnet import FCNResNet, fcn_resnet
+from .deeplabv3 import DeepLabV3, deeplab
+from .resnet_fcn import FCNResNet, fcn_resnet
 
 _DEPTHS = {(3, 4, 6, 3): "resnet50", (3, 4, 23, 3): "resnet101"}
 _SUPPORTED = "torchvision's fcn_resnet50/101 or deeplabv3_resnet50/101"
@@ -52,14 +52,18 @@ def from_torchvision(tv_model: nn.Module) -> FCNResNet | DeepLabV3:
         if isinstance(tv_model, tvseg.DeepLabV3):
             aspp = tv_model.classifier[0]
             rates = tuple(branch[0].dilation[0] for branch in aspp.convs[1:-1])
-            channels = aspp.project[0].out_channels
-            model = _deeplab(
-                num_classes=num_classes,
-                backbone=name,
+            if any(r * output_stride % 16 for r in rates):
+                raise TypeError(
+                    f"tv_model's ASPP rates {rates} at output stride {output_stride} have no "
+                    f"integer rates at output stride 16; expected {_SUPPORTED}"
+                )
+            model = deeplab(
+                num_classes,
+                name,
                 output_stride=output_stride,
-                atrous_rates=rates,
+                aspp_rates=tuple(r * output_stride // 16 for r in rates),  # deeplab's OS16 rates
                 aux_loss=aux,
-                channels=channels,
+                aspp_channels=aspp.project[0].out_channels,
             )
         else:
             model = fcn_resnet(num_classes, name, output_stride=output_stride, aux_loss=aux)

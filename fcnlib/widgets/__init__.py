@@ -18,11 +18,9 @@ Nothing needs a browser: a test sets ``explorer.image_slider.value = 3`` and rea
 
 What they compute lives elsewhere: per-image scores in :mod:`fcnlib.metrics`
 (``image_metrics``), input gradients and dilated footprints in :mod:`fcnlib.analysis`
-(``input_gradient``, ``dilated_footprint``); those names are importable from here too.
+(``input_gradient``, ``dilated_footprint``).
 """
 
-from ..analysis import dilated_footprint, input_gradient
-from ..metrics import image_metrics
 from ._base import MARK_COLOUR, VIEWS, to_png
 from .fields import ASPP_COLOURS, DilationPlayground, ReceptiveFieldExplorer
 from .masks import MaskExplorer
@@ -36,8 +34,5 @@ __all__ = [
     "MaskExplorer",
     "PredictionExplorer",
     "ReceptiveFieldExplorer",
-    "dilated_footprint",
-    "image_metrics",
-    "input_gradient",
     "to_png",
 ]

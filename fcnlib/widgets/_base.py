@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from .._checks import as_cpu_tensor as _as_tensor
-from .._checks import check_images, check_masks
+from .._checks import check_images, check_masks, check_positive_int
 
 VIEWS = ("image", "ground truth", "prediction", "errors", "confidence")
 MARK_COLOUR = np.array([0, 255, 255], np.uint8)  # receptive-field box and chosen pixel
@@ -111,8 +111,7 @@ class _Explorer(widgets.VBox):
 
     def __init__(self, zoom: int, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(zoom, int) or zoom < 1:
-            raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
+        check_positive_int(zoom, "zoom")
         self.zoom = zoom
         self.picture = widgets.Image(format="png")
         self.info = widgets.HTML()

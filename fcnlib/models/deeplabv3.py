@@ -31,21 +31,19 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPPPooling
 from torchvision.models.segmentation.fcn import FCNHead
 
-from .._checks import check_positive_int
+from .._checks import check_bool, check_positive_int
 from .base import ResNetSegmentation
-from .blocks import ConvBNReLU, SeparableConv2d
+from .blocks import ConvBNReLU
 from .registry import register
 from .resnet import resnet_features, stage_channels
 
 __all__ = [
     "ASPP",
     "ASPPConv",
-    "ASPPPooling",
     "DeepLabHead",
     "DeepLabV3",
     "DeepLabV3Plus",
     "DeepLabV3PlusHead",
-    "SeparableConv2d",
     "deeplab",
 ]
 
@@ -68,8 +66,7 @@ class ASPP(nn.Module):
     Branches (``self.convs``): a 1x1 conv, one :class:`ASPPConv` per rate in
     ``atrous_rates`` (depthwise-separable with ``separable=True``), and torchvision's
     ``ASPPPooling`` (global average pool, 1x1 conv, BN, ReLU, broadcast back to ``h x w``);
-    concatenated, then ``self.project`` (1x1 conv, BN, ReLU, dropout with probability
-    ``dropout``: 0.5 as in torchvision).
+    concatenated, then ``self.project`` (1x1 conv, BN, ReLU, dropout 0.5 as in torchvision).
     """
 
     def __init__(
@@ -78,7 +75,6 @@ class ASPP(nn.Module):
         atrous_rates: Sequence[int],
         out_channels: int = 256,
         separable: bool = False,
-        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         modules = [ConvBNReLU(in_channels, out_channels, kernel_size=1)]
@@ -89,7 +85,7 @@ class ASPP(nn.Module):
             nn.Conv2d(len(self.convs) * out_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            nn.Dropout(0.5),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,10 +106,9 @@ class DeepLabHead(nn.Sequential):
         atrous_rates: Sequence[int] = (12, 24, 36),
         channels: int = 256,
         separable: bool = False,
-        dropout: float = 0.5,
     ) -> None:
         super().__init__(
-            ASPP(in_channels, atrous_rates, channels, separable, dropout),
+            ASPP(in_channels, atrous_rates, channels, separable),
             *ConvBNReLU(channels, channels, separable=separable),
             nn.Conv2d(channels, num_classes, 1),
         )
@@ -125,11 +120,9 @@ class DeepLabV3PlusHead(nn.Module):
     ``forward(high, low)``: ``high`` is ``B x in_channels x h x w`` (``layer4``), ``low`` is
     ``B x low_channels x 4h' x 4w'`` (``layer1``); returns ``B x num_classes`` logits at
     ``low``'s size. The low-level features are projected to ``low_projection`` (48) channels
-    so that the 256 ASPP channels dominate the concatenation, as in the paper. ``separable``
-    makes the 3x3 convolutions of ASPP and of the decoder depthwise-separable (the paper's
-    choice; ``False`` gives full convolutions). ``convs`` 3x3 convolutions refine the
-    concatenation (the paper's two; segmentation_models_pytorch's DeepLabV3+ uses one), with
-    ``decoder_channels`` output channels each (``None``: ``channels``, the paper's 256).
+    so that the ``channels`` ASPP channels dominate the concatenation, and two 3x3
+    convolutions of ``channels`` channels refine it, as in the paper. ``separable`` makes the
+    3x3 convolutions of ASPP and of the decoder depthwise-separable (the paper's choice).
     """
 
     def __init__(
@@ -141,23 +134,15 @@ class DeepLabV3PlusHead(nn.Module):
         channels: int = 256,
         low_projection: int = 48,
         separable: bool = True,
-        convs: int = 2,
-        decoder_channels: int | None = None,
-        dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        check_positive_int(convs, "decoder_convs")
-        if decoder_channels is None:
-            decoder_channels = channels
-        else:
-            check_positive_int(decoder_channels, "decoder_channels", " or None")
-        self.aspp = ASPP(in_channels, atrous_rates, channels, separable, dropout)
+        self.aspp = ASPP(in_channels, atrous_rates, channels, separable)
         self.low_project = ConvBNReLU(low_channels, low_projection, kernel_size=1)
-        widths = [channels + low_projection] + [decoder_channels] * convs
         self.decoder = nn.Sequential(
-            *(m for a, b in zip(widths, widths[1:]) for m in ConvBNReLU(a, b, separable=separable))
+            *ConvBNReLU(channels + low_projection, channels, separable=separable),
+            *ConvBNReLU(channels, channels, separable=separable),
         )
-        self.score = nn.Conv2d(decoder_channels, num_classes, 1)
+        self.score = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
         context = F.interpolate(
@@ -212,10 +197,7 @@ def deeplab(
     separable: bool | None = None,
     zero_init_residual: bool = False,
     width: int = 64,
-    decoder_convs: int = 2,
-    decoder_channels: int | None = None,
     input_scale: float = 1.0,
-    aspp_dropout: float = 0.5,
 ) -> DeepLabV3:
     """DeepLabV3 (or V3+): ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -238,89 +220,23 @@ def deeplab(
             layout, so that its weights load).
         zero_init_residual: from scratch, start every residual block as the identity (its
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
-            Off by default, for V3 and V3+ alike: on the built-in scenes, from scratch, V3+
-            reaches 0.386, 0.381 and 0.398 mIoU without it against 0.316, 0.308 and 0.318
-            with it (seeds 0, 1, 2; ``benchmarks/compare_zero_init_seed*.md``).
         width: channels of ResNet-18/34's first stage (64 as published; a narrower network
             for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
-        decoder_convs: V3+ only: the 3x3 convolutions of the decoder (2 in the paper).
-        decoder_channels: V3+ only: the channels of those convolutions (``None``:
-            ``aspp_channels``, as in the paper). With 128 at ``aspp_channels=256`` the
-            ResNet-18 V3+ trains faster than segmentation_models_pytorch's DeepLabV3+ at
-            64, 96 x 128 and 128 px, at equal or higher mIoU, and loses 0.03 mIoU at 64 px
-            against the paper's 256 (``benchmarks/README.md``, ``compare_dec128_*.md``).
         input_scale: resize the image by this factor (bilinearly) before the backbone; the
             logits still come out at the input's size. For images small next to the stem's
-            stride of 4: on the built-in 64-px scenes ``layer1``, V3+'s fine features, is a
-            16 x 16 map, and notebook 05's V3+ with ``input_scale=1.75`` reaches 0.759, 0.734
-            and 0.766 mIoU against 0.681, 0.656 and 0.626 without, for up to twice the
-            training time (``benchmarks/deeplab_input_scale.json``, seeds 0, 1, 2).
-        aspp_dropout: dropout probability after ASPP's projection (0.5, torchvision's).
+            stride of 4, where ``layer1``, V3+'s fine features, would be a coarse map.
     """
     if output_stride not in (8, 16):
         raise ValueError(f"output_stride must be 16 or 8 for DeepLab, got {output_stride!r}")
     rates = tuple(aspp_rates)
-    if not rates or not all(isinstance(r, int) and r >= 1 for r in rates):
-        raise ValueError(f"aspp_rates must be positive integers, got {aspp_rates!r}")
-    if not isinstance(aspp_channels, int) or aspp_channels < 1:
-        raise ValueError(f"aspp_channels must be a positive integer, got {aspp_channels!r}")
-    if not isinstance(decoder, bool):
-        raise ValueError(f"decoder must be True or False, got {decoder!r}")
-    if not decoder and decoder_convs != 2:
-        raise ValueError(f"decoder_convs is for DeepLabV3+ (decoder=True), got {decoder_convs!r}")
-    if not decoder and decoder_channels is not None:
-        raise ValueError(
-            f"decoder_channels is for DeepLabV3+ (decoder=True), got {decoder_channels!r}"
-        )
-    if (
-        isinstance(aspp_dropout, bool)
-        or not isinstance(aspp_dropout, (int, float))
-        or not 0 <= aspp_dropout < 1
-    ):
-        raise ValueError(f"aspp_dropout must be a probability in [0, 1), got {aspp_dropout!r}")
-    if separable is None:
-        separable = decoder
-    if not isinstance(separable, bool):
-        raise ValueError(f"separable must be True, False or None, got {separable!r}")
-    return _deeplab(
-        num_classes=num_classes,
-        backbone=backbone,
-        output_stride=output_stride,
-        atrous_rates=tuple(r * 16 // output_stride for r in rates),
-        aux_loss=aux_loss,
-        pretrained_backbone=pretrained_backbone,
-        channels=aspp_channels,
-        decoder=decoder,
-        separable=separable,
-        zero_init_residual=zero_init_residual,
-        width=width,
-        decoder_convs=decoder_convs,
-        decoder_channels=decoder_channels,
-        input_scale=input_scale,
-        dropout=float(aspp_dropout),
-    )
-
-
-def _deeplab(
-    *,
-    num_classes: int,
-    backbone: str,
-    output_stride: int,
-    atrous_rates: tuple[int, ...],
-    aux_loss: bool = False,
-    pretrained_backbone: bool = False,
-    channels: int = 256,
-    decoder: bool = False,
-    separable: bool = False,
-    zero_init_residual: bool = False,
-    width: int = 64,
-    decoder_convs: int = 2,
-    decoder_channels: int | None = None,
-    input_scale: float = 1.0,
-    dropout: float = 0.5,
-) -> DeepLabV3:
-    """Assemble DeepLabV3 (or V3+ with ``decoder``); ``atrous_rates`` are the rates ASPP uses
-    at ``output_stride`` (already scaled). :func:`deeplab` checks and documents the options."""
+    if not rates:
+        raise ValueError("aspp_rates is empty: give at least one rate, e.g. (6, 12, 18)")
+    for r in rates:
+        check_positive_int(r, "each of aspp_rates")
+    check_positive_int(aspp_channels, "aspp_channels")
+    check_bool(decoder, "decoder")
+    separable = decoder if separable is None else check_bool(separable, "separable")
+    atrous_rates = tuple(r * 16 // output_stride for r in rates)  # the rates at output_stride
     c3, c4 = stage_channels(backbone, width)
     aux = FCNHead(c3, num_classes) if aux_loss else None
     features = resnet_features(
@@ -334,20 +250,12 @@ def _deeplab(
     )
     if decoder:
         head = DeepLabV3PlusHead(
-            c4 // 8,
-            c4,
-            num_classes,
-            atrous_rates,
-            channels,
-            separable=separable,
-            convs=decoder_convs,
-            decoder_channels=decoder_channels,
-            dropout=dropout,
+            c4 // 8, c4, num_classes, atrous_rates, aspp_channels, separable=separable
         )
         return DeepLabV3Plus(
             features, head, aux, num_classes, output_stride, atrous_rates, input_scale
         )
-    head = DeepLabHead(c4, num_classes, atrous_rates, channels, separable, dropout)
+    head = DeepLabHead(c4, num_classes, atrous_rates, aspp_channels, separable)
     return DeepLabV3(features, head, aux, num_classes, output_stride, atrous_rates, input_scale)
 
 

@@ -17,7 +17,7 @@ from .base import ResNetSegmentation
 from .registry import register
 from .resnet import resnet_features, stage_channels
 
-__all__ = ["FCNHead", "FCNResNet", "fcn_resnet"]
+__all__ = ["FCNResNet", "fcn_resnet"]
 
 
 class FCNResNet(ResNetSegmentation):
@@ -48,8 +48,6 @@ def fcn_resnet(
             a clear error when they are absent and cannot be downloaded).
         zero_init_residual: from scratch, start every residual block as the identity (its
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
-            Off by default (``benchmarks/compare_init.md`` and ``compare_old_scenes.md``
-            measure both on the earlier built-in scenes).
         width: channels of ResNet-18/34's first stage (64 as published; a narrower network
             for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
     """
