@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, engine, models, pretrain
+from . import checkpoints, data, engine, models, pretrain
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -203,8 +203,7 @@ def datasets(name, image_size, train_size, val_size, *, seed, pretrained, full_r
     """:func:`fcnlib.data.course_datasets` with the course's two rules: inputs normalised as
     :func:`normalize_inputs` says for ``pretrained``; a real data set downloaded on first use
     in a full run (``download=full_run``)."""
-    if full_run and name != "shapes":
-        kw.setdefault("download", True)
+    kw.setdefault("download", bool(full_run))
     return data.course_datasets(
         name,
         image_size,
@@ -303,7 +302,7 @@ def _class_weights(r: Recipe, k: int):
     return [r.background_weight] + [1.0] * (k - 1)
 
 
-def _train_02(r: Recipe, device, log) -> dict:
+def _train_02(r: Recipe, device, log, checkpoint_dir) -> dict:
     train_set, _ = r.datasets()
     k = len(train_set.classes)
     engine.seed_everything(r.seed)
@@ -313,7 +312,7 @@ def _train_02(r: Recipe, device, log) -> dict:
     return {"02_encoder_decoder": model}
 
 
-def _train_03(r: Recipe, device, log) -> dict:
+def _train_03(r: Recipe, device, log, checkpoint_dir) -> dict:
     train_set, _ = r.datasets()
     k, previous = len(train_set.classes), None
     for variant in ("32s", "16s", "8s"):  # each stage starts from the one before
@@ -327,7 +326,7 @@ def _train_03(r: Recipe, device, log) -> dict:
     return {"03_fcn8s": previous}
 
 
-def _train_04(r: Recipe, device, log) -> dict:
+def _train_04(r: Recipe, device, log, checkpoint_dir) -> dict:
     train_set, _ = r.datasets()
     k = len(train_set.classes)
     engine.seed_everything(r.seed)
@@ -354,7 +353,7 @@ def deeplab_fit_options(r: Recipe, num_classes: int) -> dict:
                 class_weights=[r.background_weight] + [1.0] * (num_classes - 1))  # fmt: skip
 
 
-def backbone_start(r: Recipe, num_classes: int, device="auto"):
+def backbone_start(r: Recipe, num_classes: int, device="auto", checkpoint_dir=CHECKPOINT_DIR):
     """The backbone state dict notebook 05's models start from: notebook 04's trained
     FCN-ResNet18 (obtained: loaded or trained) on the CPU run; ``None`` (ImageNet weights come
     with ``pretrained_backbone``) in a full run."""
@@ -362,16 +361,16 @@ def backbone_start(r: Recipe, num_classes: int, device="auto"):
         return None
     fcn = obtain(f"{r.backbone_from}_fcn_resnet18", full_run=r.full_run, seed=r.seed,
                  full_dataset=r.dataset if r.full_run else None, smoke=r.smoke,
-                 device=device)  # fmt: skip
+                 device=device, checkpoint_dir=checkpoint_dir)  # fmt: skip
     if fcn.num_classes != num_classes:
         raise ValueError(f"notebook 04's model has {fcn.num_classes} classes, not {num_classes}")
     return {k: v.cpu() for k, v in fcn.backbone.state_dict().items()}
 
 
-def _train_05(r: Recipe, device, log) -> dict:
+def _train_05(r: Recipe, device, log, checkpoint_dir) -> dict:
     train_set, _ = r.datasets()
     k = len(train_set.classes)
-    start = backbone_start(r, k, device)
+    start = backbone_start(r, k, device, checkpoint_dir)
     out = {}
     for name, extra in ((f"05_deeplab_{r.backbone}", {}),
                         (f"05_deeplabv3plus_{r.backbone}",
@@ -436,7 +435,7 @@ def obtain(
     why = f"{path} not found (notebook {key} writes it)"
     if path.is_file():
         try:
-            model, saved = engine.load_model(path, map_location="cpu", return_checkpoint=True)
+            model, saved = checkpoints.load_model(path, map_location="cpu", return_checkpoint=True)
         except Exception as e:  # another format or version: say so and train
             why = f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})"
         else:
@@ -446,7 +445,7 @@ def obtain(
             why = f"{path} was trained with other settings or another seed"
     mode = "full-run" if full_run else "CPU"
     log(f"{name}: {why}; training it now with notebook {key}'s {mode} recipe, seed {seed}")
-    trained = _TRAINERS[key](r, device, log)
+    trained = _TRAINERS[key](r, device, log, checkpoint_dir)
     for stem, model in trained.items():
         target = Path(checkpoint_dir) / f"{stem}.pt"
         if target.exists():  # a file of other settings (perhaps the learner's own): kept

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from notebook_runs import NOTEBOOKS, execute, results
 
-from fcnlib import data, video
+from fcnlib import data, video_io
 from fcnlib.models import resnet
 
 pytestmark = pytest.mark.full_run
@@ -27,7 +27,7 @@ def full_run_world(tmp_path_factory):
     for split, n in (("train", 16), ("val", 8)):
         data.export_voc(data.ShapesScenes(split, n, image_size=96, seed=5), root / "data")
     clip = data.make_clip(12, 64, labels=["circle", "bar"], seed=5)
-    video.write_video(root / "data" / "my_video.mp4", clip.frames, fps=clip.fps)
+    video_io.write_video(root / "data" / "my_video.mp4", clip.frames, fps=clip.fps)
     torch_home = root / "torch"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCH_HOME", str(torch_home))
