@@ -59,6 +59,11 @@ def skipped_checks(nb) -> list[str]:
     return [line for line in text.splitlines() if re.search(r"\bskipped\b", line, re.I)]
 
 
+def saves_summary(notebook: Path) -> bool:
+    """Whether the notebook ends with ``summary.save`` (07 and 08 record no headline numbers)."""
+    return "summary.save(" in notebook.read_text()
+
+
 def results(folder: Path, stem: str) -> dict | None:
     path = folder / "results" / f"{stem}.json"
     return json.loads(path.read_text()) if path.is_file() else None
