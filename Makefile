@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fcnlib-installed
+SITE_STAMP := $(VENV)/.fcnlib-site-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 # An inherited MPLBACKEND=Agg would silently drop every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: setup course test lab lint format strip browser-deps clean
+.PHONY: setup course site test lab lint format strip browser-deps clean
 
 setup: $(STAMP)
 
@@ -22,11 +23,16 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[course,test]"
 	touch $@
 
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e ".[site]"
+	touch $@
+
 ## Execute every notebook in order; executed copies (with figures) go to build/, each
 ## notebook's headline numbers to notebooks/results/. Every notebook runs even when an earlier
 ## one fails; the failures are listed at the end.
 course: setup
 	@mkdir -p build
+	@$(PY) docs/build_site.py --record-run build/run-info.json
 	@failed=""; for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; start=$$(date +%s); \
 		if $(VENV)/bin/jupyter nbconvert --to notebook --execute "$$nb" --output-dir build \
@@ -36,6 +42,10 @@ course: setup
 	done; \
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi; \
 	echo "all notebooks ran; numbers in notebooks/results/"
+
+## The course website in build/site/ (index.html), from the executed notebooks in build/.
+site: $(SITE_STAMP)
+	$(PY) docs/build_site.py
 
 ## Unit tests plus every notebook through nbval (what CI runs).
 test: setup browser-deps
@@ -57,12 +67,12 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lint: setup
-	$(VENV)/bin/ruff check fcnlib tests notebooks benchmarks
-	$(VENV)/bin/ruff format --check fcnlib tests notebooks benchmarks
+	$(VENV)/bin/ruff check fcnlib tests notebooks benchmarks docs
+	$(VENV)/bin/ruff format --check fcnlib tests notebooks benchmarks docs
 
 format: setup
-	$(VENV)/bin/ruff format fcnlib tests notebooks benchmarks
-	$(VENV)/bin/ruff check --fix fcnlib tests notebooks benchmarks
+	$(VENV)/bin/ruff format fcnlib tests notebooks benchmarks docs
+	$(VENV)/bin/ruff check --fix fcnlib tests notebooks benchmarks docs
 
 strip: setup
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace $(NOTEBOOKS)
