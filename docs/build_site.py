@@ -108,6 +108,20 @@ def run_date(nb, fallback: str | None) -> str | None:
     return fallback[:10] if fallback else None
 
 
+def run_seed(executed: Path, result: Path):
+    """The seed the notebook ran with: what its summary recorded, else the last ``SEED = n``
+    of its code (papermill's injected parameters come after the Settings cell)."""
+    if result.is_file():
+        return json.loads(result.read_text()).get("seed")
+    seeds = [
+        int(m.group(1))
+        for cell in nbformat.read(executed, as_version=4).cells
+        if cell.cell_type == "code"
+        for m in re.finditer(r"^SEED\s*=\s*(\d+)\s*$", cell.source, flags=re.M)
+    ]
+    return seeds[-1] if seeds else None
+
+
 def rewrite_links(text: str, source: Path, staged: Path, src: Path, repo: str) -> str:
     """Links of ``text`` (the file ``source``, staged as ``staged``) made right for the site:
     pages of the site stay relative, local images are copied along, the rest go to GitHub."""
@@ -229,8 +243,7 @@ def stage(executed_dir: Path, results_dir: Path, run_info: Path, src: Path, repo
     rows = []
     for nb in notebooks:
         staged = src / "notebooks" / nb.name
-        result = results_dir / f"{nb.stem}.json"
-        seed = json.loads(result.read_text()).get("seed") if result.is_file() else None
+        seed = run_seed(executed_dir / nb.name, results_dir / f"{nb.stem}.json")
         title = stage_notebook(nb, executed_dir / nb.name, staged, src, repo, seed, info)
         date = run_date(nbformat.read(executed_dir / nb.name, as_version=4), info.get("date"))
         rows.append((nb.stem, title, "unknown" if seed is None else seed, date))

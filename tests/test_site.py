@@ -2,7 +2,7 @@
 
 Serves ``build/site/`` from 127.0.0.1, opens the landing page and follows the "next" links
 through the nine notebooks. On each notebook page: the notebook's title, a figure that
-loaded, no error output, no demo that says it was skipped (except, in one line, a demo that
+loaded, animations that play, no error output, no demo that says it was skipped (except, in one line, a demo that
 needs the network: the site is built offline), an "Open in Colab" link and a download link
 to the notebook's own path (the download is the learner's notebook); finally the search box
 finds "atrous". A screenshot of each page goes to ``build/browser/site/``.
@@ -104,6 +104,21 @@ def _check_notebook_page(page, notebook: Path) -> None:
     response = page.request.get(download)
     assert response.ok, f"{download}: HTTP {response.status}"
     assert response.json() == json.loads(notebook.read_text())  # the learner's notebook
+
+    # Animations play: a video has frames, matplotlib's player steps to the next frame.
+    for video in page.locator(".cell_output video").all():
+        video.evaluate("v => v.play()")
+        page.wait_for_function(
+            "v => v.readyState >= 2 && v.currentTime > 0", arg=video.element_handle()
+        )
+    for player in page.locator(".cell_output .animation").all():
+        frame = player.locator("img").first
+        before = frame.get_attribute("src")
+        player.locator("button[title='Next frame']").click()
+        page.wait_for_function(
+            "([img, old]) => img.getAttribute('src') !== old && img.naturalWidth > 0",
+            arg=[frame.element_handle(), before],
+        )
 
     # Where the outputs come from.
     assert re.search(r"seed \d+", page.locator(".fcn-provenance").inner_text())
