@@ -296,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         args.record_run.write_text(json.dumps(machine(), indent=1) + "\n")
         return 0
 
+    if sys.version_info < (3, 11):
+        raise SystemExit("the website needs Python 3.11 or later (Sphinx 9 and its themes)")
     from sphinx.cmd.build import build_main
 
     src = args.out.parent / "site-src"
