@@ -122,6 +122,16 @@ def run_seed(executed: Path, result: Path):
     return seeds[-1] if seeds else None
 
 
+def code_of(path: Path) -> list[str]:
+    """The code cells' sources (papermill's injected parameters left out)."""
+    cells = nbformat.read(path, as_version=4).cells
+    return [
+        c.source
+        for c in cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
+
+
 def rewrite_links(text: str, source: Path, staged: Path, src: Path, repo: str) -> str:
     """Links of ``text`` (the file ``source``, staged as ``staged``) made right for the site:
     pages of the site stay relative, local images are copied along, the rest go to GitHub."""
@@ -238,8 +248,11 @@ def stage(executed_dir: Path, results_dir: Path, run_info: Path, src: Path, repo
     if missing:
         raise SystemExit(
             f"executed notebooks missing from {executed_dir}/: {', '.join(missing)}. "
-            "Run `make course` first (it writes them there)."
+            "Run `make course` or `make test` first (both write them there)."
         )
+    for nb in notebooks:
+        if code_of(nb) != code_of(executed_dir / nb.name):
+            print(f"warning: {executed_dir / nb.name} ran other code than {nb}: run it again")
     rows = []
     for nb in notebooks:
         staged = src / "notebooks" / nb.name
@@ -306,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.out)
     status = build_main(["-b", "html", "-q", "-E", str(src), str(args.out)])
     if status == 0:
-        pages = sum(1 for _ in args.out.rglob("*.html"))
-        print(f"site written to {args.out}/index.html ({pages} HTML files)")
+        pages = [p for p in args.out.rglob("*.html") if "_static" not in p.parts]
+        print(f"site written to {args.out}/index.html ({len(pages)} pages)")
     return status
 
 
