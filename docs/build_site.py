@@ -212,9 +212,9 @@ def about_section(rows: list[tuple[str, str, object, str | None]], info: dict) -
     lines = [
         "## About this website",
         "",
-        "Each page is a notebook as `make course` executed it, top to bottom, with its "
-        "figures and printed outputs; the interactive widgets are shown as still pictures "
-        "(open the notebook in Jupyter or Colab to use them).",
+        "Each notebook page shows the notebook as it ran, top to bottom and in course order, "
+        "with its figures and printed outputs; the interactive widgets are shown as still "
+        "pictures (open the notebook in Jupyter or Colab to use them).",
         "",
         f"The outputs were produced on {describe(info) or 'a machine that was not recorded'}"
         + (f", at commit `{info['commit']}`" if info.get("commit") else "")
