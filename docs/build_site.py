@@ -1,7 +1,7 @@
-"""Build the course website into ``build/site/`` from the notebooks that ``make course`` ran.
+"""Build the course website into ``build/site/`` from the notebooks that ran into ``build/``.
 
     python docs/build_site.py                 # what `make site` runs
-    python docs/build_site.py --record-run build/run-info.json   # `make course`: the machine
+    python docs/build_site.py --record-run build/run-info.json   # before a run: the machine
 
 Nothing is executed here. The sources are staged in ``build/site-src/``: the README as the
 landing page, every executed notebook ``build/NN_*.ipynb`` (a Colab button, a download link
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         "--run-info",
         type=Path,
         default=ROOT / "build" / "run-info.json",
-        help="the machine and date recorded by `make course`",
+        help="the machine and date recorded before the run (make course, make test)",
     )
     p.add_argument("--out", type=Path, default=ROOT / "build" / "site")
     p.add_argument(

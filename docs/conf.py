@@ -1,9 +1,9 @@
 """Sphinx settings of the course website (``make site``).
 
-``docs/build_site.py`` stages the sources (the README, the executed notebooks of
-``make course``, the data set and benchmarks pages, ``api.md``) next to a copy of this file
-and runs Sphinx on them; ``site.json``, written there by the same script, carries the
-repository address and the notebooks' order.
+``docs/build_site.py`` stages the sources (the README, the executed notebooks in
+``build/``, the data set and benchmarks pages, ``api.md``) next to a copy of this file and
+runs Sphinx on them; ``site.json``, written there by the same script, carries the
+repository's address and branch.
 """
 
 import json
@@ -19,7 +19,7 @@ copyright = "the course's authors, MIT licence"
 extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
-# The notebooks were executed by `make course`; the site shows those outputs as they are.
+# The notebooks ran before (make course, or make test's nbval); the site shows their outputs.
 nb_execution_mode = "off"
 nb_ipywidgets_js = {}  # widgets are replaced by still pictures: no widget JavaScript from a CDN
 myst_enable_extensions = ["colon_fence", "dollarmath"]
