@@ -1,16 +1,18 @@
 # The course's commands. `make course` sets up and runs every notebook; `make test` sets up
-# and runs the tests (what CI runs). Both create .venv on first use.
+# and runs the tests (what CI runs); `make site` builds the website from either's executed
+# notebooks. All create .venv on first use.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.fcnlib-installed
+SITE_STAMP := $(VENV)/.fcnlib-site-installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 # An inherited MPLBACKEND=Agg would silently drop every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: setup course test lab lint format strip browser-deps clean fork
+.PHONY: setup course site test lab lint format strip browser-deps clean fork
 
 setup: $(STAMP)
 
@@ -22,11 +24,16 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[course,test]"
 	touch $@
 
+$(SITE_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e ".[site]"
+	touch $@
+
 ## Execute every notebook in order; executed copies (with figures) go to build/, each
 ## notebook's headline numbers to notebooks/results/. Every notebook runs even when an earlier
 ## one fails; the failures are listed at the end.
 course: setup
 	@mkdir -p build
+	@$(PY) docs/build_site.py --record-run build/run-info.json
 	@failed=""; for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; start=$$(date +%s); \
 		if $(VENV)/bin/jupyter nbconvert --to notebook --execute "$$nb" --output-dir build \
@@ -37,9 +44,20 @@ course: setup
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi; \
 	echo "all notebooks ran; numbers in notebooks/results/"
 
-## Unit tests plus every notebook through nbval (what CI runs).
-test: setup browser-deps
-	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+## The course website in build/site/ (index.html), from the executed notebooks in build/.
+site: $(SITE_STAMP)
+	$(PY) docs/build_site.py
+
+## Unit tests plus every notebook through nbval (what CI runs). The nbval run also writes the
+## executed notebooks to build/; the website is built from them and checked in Chromium.
+test: setup browser-deps $(SITE_STAMP)
+	@mkdir -p build
+	@$(PY) docs/build_site.py --record-run build/run-info.json
+	$(PY) -m pytest tests $(NOTEBOOKS) --ignore=tests/test_site.py --executed-copies=build \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+	@if $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
+		$(PY) docs/build_site.py && $(PY) -m pytest tests/test_site.py -p no:cacheprovider; \
+	else echo "the website needs Python 3.11 or later (Sphinx 9): not built"; fi
 
 ## Debian's Chromium for the real-browser widget test (installed when missing and we are root).
 browser-deps:
@@ -57,12 +75,12 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lint: setup
-	$(VENV)/bin/ruff check fcnlib tests notebooks benchmarks
-	$(VENV)/bin/ruff format --check fcnlib tests notebooks benchmarks
+	$(VENV)/bin/ruff check fcnlib tests notebooks benchmarks docs
+	$(VENV)/bin/ruff format --check fcnlib tests notebooks benchmarks docs
 
 format: setup
-	$(VENV)/bin/ruff format fcnlib tests notebooks benchmarks
-	$(VENV)/bin/ruff check --fix fcnlib tests notebooks benchmarks
+	$(VENV)/bin/ruff format fcnlib tests notebooks benchmarks docs
+	$(VENV)/bin/ruff check --fix fcnlib tests notebooks benchmarks docs
 
 strip: setup
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace $(NOTEBOOKS)

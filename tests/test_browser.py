@@ -26,17 +26,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _browser import chromium_page, require_chromium, unavailable
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL_S = 85  # the whole test, server start to shutdown excluded
 SERVER_START_S = 40  # JupyterLab up and answering
@@ -55,18 +46,12 @@ NOTEBOOK_CELLS = [
 ]
 
 
-def _unavailable(reason: str):
-    if os.environ.get("FCNLIB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (FCNLIB_REQUIRE_BROWSER=1: the browser test must run)")
-    pytest.skip(reason)
-
-
 def _jupyter() -> list[str]:
     exe = Path(sys.executable).with_name("jupyter")
     if not exe.exists():
         exe = ROOT / ".venv" / "bin" / "jupyter"
     if not exe.exists():
-        _unavailable("jupyter is not installed in this environment")
+        unavailable("jupyter is not installed in this environment")
     return [str(exe)]
 
 
@@ -98,12 +83,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def browser_deps():
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} not found: install Debian's chromium (make browser-deps)")
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright Python package is not installed")
+    require_chromium()
 
 
 @pytest.fixture
@@ -194,22 +174,8 @@ def lab(tmp_path, browser_deps, budget):
 @pytest.fixture
 def page(browser_deps):
     """A headless Chromium page; browser and driver are closed afterwards whatever happens."""
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = None
-    try:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=30_000
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(STEP_S * 1000)
+    with chromium_page(STEP_S * 1000) as pg:
         yield pg
-    finally:
-        if browser is not None:
-            browser.close()
-        pw.stop()
 
 
 def _save_screenshot(pg, path: Path) -> None:
