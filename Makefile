@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # An inherited MPLBACKEND=Agg would silently drop every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: setup course site test lab lint format strip browser-deps clean fork
+.PHONY: setup course records readme site test lab lint format strip browser-deps clean fork
 
 setup: $(STAMP)
 
@@ -43,6 +43,27 @@ course: setup
 	done; \
 	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi; \
 	echo "all notebooks ran; numbers in notebooks/results/"
+
+## The course's committed records at one seed: `make records SEED=N` runs every notebook in
+## order with papermill (`-p SEED N`), each in build/seedN/ (its results/ and checkpoints/
+## apart from other runs), then copies the headline numbers and the wall times into
+## records/seedN/. `make readme` renders the README's tables from records/.
+records: setup
+	@test -n "$(SEED)" || { echo "usage: make records SEED=N"; exit 2; }
+	@rm -rf build/seed$(SEED) && mkdir -p build/seed$(SEED)
+	@failed=""; for nb in $(NOTEBOOKS); do \
+		name=$$(basename "$$nb" .ipynb); echo "== $$nb, seed $(SEED)"; start=$$(date +%s); \
+		if $(VENV)/bin/papermill "$$nb" "build/seed$(SEED)/$$name.ipynb" -p SEED $(SEED) \
+			--cwd build/seed$(SEED) --kernel python3 --no-progress-bar --execution-timeout 900; then \
+			seconds=$$(( $$(date +%s) - start )); echo "   $$seconds s"; \
+			echo "$$name $$seconds" >> build/seed$(SEED)/seconds.txt; \
+		else failed="$$failed $$nb"; echo "   FAILED after $$(( $$(date +%s) - start )) s"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed; records/seed$(SEED) unchanged"; exit 1; fi
+	$(PY) -m fcnlib.summary record build/seed$(SEED) records/seed$(SEED)
+
+readme: setup
+	$(PY) -m fcnlib.summary readme
 
 ## The course website in build/site/ (index.html), from the executed notebooks in build/.
 site: $(SITE_STAMP)
