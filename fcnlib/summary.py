@@ -2,7 +2,7 @@
 
 Every notebook ends with one call::
 
-    summary.save("03_skip_connections", {"fcn8s_miou": 0.71, ...}, seed=SEED, seconds=...)
+    summary.save("03_skip_connections", {"fcn8s_miou": miou["8s"], ...}, seed=SEED, seconds=...)
 
 which prints the table and writes ``results/03_skip_connections.json`` under the working
 directory, so that a course run (or CI) can collect the numbers of every notebook.
