@@ -311,3 +311,36 @@ def as_cpu_tensor(x, name: str) -> torch.Tensor:
             f"{name} must be a tensor, an array or a list of them, got {type(x).__name__}"
         )
     return x.detach().cpu()
+
+
+def declared_classes(model: nn.Module) -> int | None:
+    """The class count a model declares (fcnlib's models do); ``None`` for one that does not
+    (torchvision's, segmentation_models_pytorch's, a wrapped one): its logits tell then."""
+    return getattr(unwrap_parallel(model), "num_classes", None)
+
+
+def dataset_of(data):
+    """The data set behind ``data`` (a DataLoader's, or ``data`` itself)."""
+    return data.dataset if isinstance(data, torch.utils.data.DataLoader) else data
+
+
+def check_data(data, name: str, model: nn.Module) -> int | None:
+    """Refuse an empty data set, and a model that declares another class count than the
+    data; returns the data's class count (``None`` when it does not say)."""
+    ds = dataset_of(data)
+    k_data = getattr(ds, "num_classes", None) or (
+        len(ds.classes) if hasattr(ds, "classes") else None
+    )
+    try:
+        n = len(ds)
+    except TypeError:
+        return k_data
+    if n == 0:
+        raise ValueError(f"{name} is empty: it holds no images")
+    k_model = declared_classes(model)
+    if k_data is not None and k_model is not None and k_data != k_model:
+        raise ValueError(
+            f"the model predicts {k_model} classes but {name} has {k_data} classes; "
+            f"build the model with num_classes={k_data}"
+        )
+    return k_data

@@ -31,10 +31,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ._checks import IGNORE_INDEX, check_positive_int, logits_of
+from ._checks import (
+    IGNORE_INDEX,
+    check_data,
+    check_positive_int,
+    dataset_of,
+    declared_classes,
+    logits_of,
+)
 from ._checks import unwrap_parallel as _unwrap
 from .checkpoints import load_checkpoint, save_checkpoint, set_rng_state
 from .history import History
@@ -95,38 +102,6 @@ def seed_everything(seed: int) -> None:
 def _rank() -> int:
     d = torch.distributed
     return d.get_rank() if d.is_available() and d.is_initialized() else 0
-
-
-def _num_classes(model: nn.Module) -> int | None:
-    """The class count a model declares (fcnlib's models do); ``None`` for one that does not
-    (torchvision's, segmentation_models_pytorch's, a wrapped one): its logits tell then."""
-    return getattr(_unwrap(model), "num_classes", None)
-
-
-def _dataset_of(data) -> Dataset:
-    return data.dataset if isinstance(data, DataLoader) else data
-
-
-def _check_data(data, name: str, model: nn.Module) -> int | None:
-    """Refuse an empty data set, and a model that declares another class count than the
-    data; returns the data's class count (``None`` when it does not say)."""
-    ds = _dataset_of(data)
-    k_data = getattr(ds, "num_classes", None) or (
-        len(ds.classes) if hasattr(ds, "classes") else None
-    )
-    try:
-        n = len(ds)
-    except TypeError:
-        return k_data
-    if n == 0:
-        raise ValueError(f"{name} is empty: it holds no images")
-    k_model = _num_classes(model)
-    if k_data is not None and k_model is not None and k_data != k_model:
-        raise ValueError(
-            f"the model predicts {k_model} classes but {name} has {k_data} classes; "
-            f"build the model with num_classes={k_data}"
-        )
-    return k_data
 
 
 def make_loader(
@@ -197,9 +172,9 @@ def evaluate(
     """
     dev = resolve_device(device)
     model.to(dev)
-    k_data = _check_data(data, "data", model)
-    k = num_classes or _num_classes(model) or k_data
-    ds = _dataset_of(data)
+    k_data = check_data(data, "data", model)
+    k = num_classes or declared_classes(model) or k_data
+    ds = dataset_of(data)
     if ignore_index is None:
         ignore_index = getattr(ds, "ignore_index", IGNORE_INDEX)
     loader = (
@@ -414,9 +389,9 @@ def fit(
             "this model has already been trained by fit(); build a fresh model to start over, "
             "or pass continue_training=True to train it further"
         )
-    k = _check_data(train_data, "train_data", model) or _num_classes(model)
+    k = check_data(train_data, "train_data", model) or declared_classes(model)
     if val_data is not None:
-        k_val = _check_data(val_data, "val_data", model)
+        k_val = check_data(val_data, "val_data", model)
         if k is not None and k_val is not None and k_val != k:
             raise ValueError(f"train_data has {k} classes but val_data has {k_val}")
     dev = resolve_device(device)
@@ -428,7 +403,7 @@ def fit(
         model.to(memory_format=torch.channels_last)
     amp_dtype, scaler = _amp_setup(amp, dev)
 
-    ds = _dataset_of(train_data)
+    ds = dataset_of(train_data)
     ignore_index = getattr(ds, "ignore_index", IGNORE_INDEX)
     weight = (
         None
