@@ -27,9 +27,11 @@ can execute it in seconds (its numbers mean nothing).
 from __future__ import annotations
 
 import copy
+import random
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import checkpoints, data, engine, models, pretrain
@@ -267,10 +269,6 @@ def estimate(model, train_set, epochs: float, *, steps: int = 3, **fit_kwargs) -
     batch_size = fit_kwargs.get("batch_size", 16)
     steps_per_epoch = -(-len(train_set) // batch_size)
     with torch.random.fork_rng(devices=[]):
-        import random
-
-        import numpy as np
-
         py_state, np_state = random.getstate(), np.random.get_state()
         trial = copy.deepcopy(model)
         engine.fit(trial, train_set, None, epochs=1, max_steps=1, **fit_kwargs)
@@ -307,8 +305,8 @@ def _train_02(r: Recipe, device, log, checkpoint_dir) -> dict:
     k = len(train_set.classes)
     engine.seed_everything(r.seed)
     model = models.build("encoder_decoder", k, width=r.width, upsample=r.upsample)
-    _fit(model, r, train_set, log, "02_encoder_decoder", device, epochs=r.epochs, lr=r.lr,
-         class_weights=_class_weights(r, k))  # fmt: skip
+    _fit(model, r, train_set, log, "02_encoder_decoder", device, checkpoint_dir,
+         epochs=r.epochs, lr=r.lr, class_weights=_class_weights(r, k))  # fmt: skip
     return {"02_encoder_decoder": model}
 
 
@@ -320,8 +318,8 @@ def _train_03(r: Recipe, device, log, checkpoint_dir) -> dict:
         net = models.build(f"fcn{variant}", k, width=r.width)
         if previous is not None:
             net.load_state_dict(previous.state_dict(), strict=False)
-        _fit(net, r, train_set, log, f"03_fcn{variant}", device, epochs=r.epochs[variant],
-             lr=r.lr)  # fmt: skip
+        _fit(net, r, train_set, log, f"03_fcn{variant}", device, checkpoint_dir,
+             epochs=r.epochs[variant], lr=r.lr)  # fmt: skip
         previous = net
     return {"03_fcn8s": previous}
 
@@ -334,8 +332,8 @@ def _train_04(r: Recipe, device, log, checkpoint_dir) -> dict:
                          pretrained_backbone=r.pretrained)  # fmt: skip
     if not r.pretrained:  # the CPU run's stand-in for ImageNet, as notebook 04 uses
         pretrain.load_backbone(model)
-    _fit(model, r, train_set, log, "04_fcn_resnet18", device, epochs=r.epochs, lr=r.lr,
-         class_weights=_class_weights(r, k))  # fmt: skip
+    _fit(model, r, train_set, log, "04_fcn_resnet18", device, checkpoint_dir,
+         epochs=r.epochs, lr=r.lr, class_weights=_class_weights(r, k))  # fmt: skip
     return {"04_fcn_resnet18": model}
 
 
@@ -350,7 +348,7 @@ def deeplab_fit_options(r: Recipe, num_classes: int) -> dict:
     return dict(batch_size=r.batch_size, optimizer=r.optimizer, lr=r.lr, momentum=0.9,
                 weight_decay=1e-4, lr_schedule="poly", warmup_epochs=r.warmup_epochs,
                 head_lr_mult=r.head_lr_mult,
-                class_weights=[r.background_weight] + [1.0] * (num_classes - 1))  # fmt: skip
+                class_weights=_class_weights(r, num_classes))  # fmt: skip
 
 
 def backbone_start(r: Recipe, num_classes: int, device="auto", checkpoint_dir=CHECKPOINT_DIR):
@@ -380,7 +378,8 @@ def _train_05(r: Recipe, device, log, checkpoint_dir) -> dict:
                              **deeplab_kwargs(r), **extra)  # fmt: skip
         if start is not None:
             model.backbone.load_state_dict(start)
-        _fit(model, r, train_set, log, name, device, epochs=r.epochs, **deeplab_fit_options(r, k))
+        _fit(model, r, train_set, log, name, device, checkpoint_dir, epochs=r.epochs,
+             **deeplab_fit_options(r, k))  # fmt: skip
         out[name] = model
     return out
 
@@ -388,12 +387,12 @@ def _train_05(r: Recipe, device, log, checkpoint_dir) -> dict:
 _TRAINERS = {"02": _train_02, "03": _train_03, "04": _train_04, "05": _train_05}
 
 
-def _fit(model, r: Recipe, train_set, log, run, device, *, epochs, **options):
+def _fit(model, r: Recipe, train_set, log, run, device, checkpoint_dir, *, epochs, **options):
     options = {"batch_size": r.batch_size, **options}
     estimate(model, train_set, epochs, device=device, seed=r.seed, **options)
     t0 = time.perf_counter()
     engine.fit(model, train_set, None, epochs=epochs, device=device, seed=r.seed,
-               progress=r.full_run, **options, **resumable(run, r.full_run))  # fmt: skip
+               progress=r.full_run, **options, **resumable(run, r.full_run, checkpoint_dir))  # fmt: skip
     log(f"  {run}: {epochs} epochs in {time.perf_counter() - t0:.0f} s")
 
 
