@@ -214,6 +214,9 @@ def test_confidence_view(batch):
     assert (frame[sure.numpy()] == hi).all()
     assert (frame[~sure.numpy()] == lo).all()
     assert "mean confidence on" in me.info.value
+    # a colour bar of the same colour map, from 1/K to 1, explains the colours
+    assert f"background:rgb({lo[0]},{lo[1]},{lo[2]})" in me.info.value
+    assert f"background:rgb({hi[0]},{hi[1]},{hi[2]})" in me.info.value
 
 
 def test_probabilities_alone_give_predictions(batch):

@@ -106,6 +106,16 @@ def _swatch(rgb) -> str:
     )
 
 
+def _colour_bar(low: str, high: str, name: str = "viridis", steps: int = 24) -> str:
+    """An HTML colour bar of the colour map ``name`` from 0 to 1, labelled ``low`` and ``high``."""
+    cells = "".join(
+        f'<span style="display:inline-block;width:6px;height:12px;background:rgb({r},{g},{b})">'
+        "</span>"
+        for r, g, b in (_colormap(np.linspace(0, 1, steps)) * 255 + 0.5).astype(int)
+    )
+    return f'{low} <span style="vertical-align:middle">{cells}</span> {high}'
+
+
 class _Explorer(widgets.VBox):
     """Common parts: a picture redrawn from :meth:`_draw`, and the last frame kept for tests."""
 

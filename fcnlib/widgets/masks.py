@@ -15,6 +15,7 @@ from ._base import (
     _blend,
     _classes_palette,
     _colormap,
+    _colour_bar,
     _Explorer,
     _images,
     _masks,
@@ -254,6 +255,7 @@ class MaskExplorer(_Explorer):
             )
         if view == "confidence":
             rows.append("top class probability: dark = 1/K (a guess), bright = 1")
+            rows.append(_colour_bar("1/K", "1"))
             name = self.model_name
             conf = self.probabilities[name][i].max(0).values
             ok = self.predictions[name][i] == self.targets[i]
