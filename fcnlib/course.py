@@ -352,11 +352,19 @@ def deeplab_fit_options(r: Recipe, num_classes: int) -> dict:
 
 
 def backbone_start(r: Recipe, num_classes: int, device="auto", checkpoint_dir=CHECKPOINT_DIR):
-    """The backbone state dict notebook 05's models start from: notebook 04's trained
-    FCN-ResNet18 (obtained: loaded or trained) on the CPU run; ``None`` (ImageNet weights come
-    with ``pretrained_backbone``) in a full run."""
+    """The backbone state dict notebook 05's models start from, or ``None``.
+
+    ``r.backbone_from``: ``None`` in a full run (ImageNet weights come with
+    ``pretrained_backbone``); ``"04"`` on the CPU run, notebook 04's trained FCN-ResNet18
+    (obtained: loaded or trained); ``"classifier"``, fcnlib's shape classifier, the course's
+    stand-in for ImageNet that notebook 04 starts from (nothing to obtain or train).
+    """
     if r.backbone_from is None:
         return None
+    if r.backbone_from == "classifier":
+        holder = models.build(f"fcn_{r.backbone}", num_classes, width=r.width)
+        pretrain.load_backbone(holder)
+        return {k: v.cpu() for k, v in holder.backbone.state_dict().items()}
     fcn = obtain(f"{r.backbone_from}_fcn_resnet18", full_run=r.full_run, seed=r.seed,
                  full_dataset=r.dataset if r.full_run else None, smoke=r.smoke,
                  device=device, checkpoint_dir=checkpoint_dir)  # fmt: skip

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcnlib import course, engine, models
+from fcnlib import course, engine, models, pretrain
 
 
 def test_recipe_settings_and_changes():
@@ -105,6 +105,16 @@ def test_obtain_chains_to_the_backbone_it_starts_from(tmp_path, capsys):
     # the 05 models started from the 04 model's backbone, then trained
     fcn = course.obtain("04_fcn_resnet18", smoke=True, checkpoint_dir=tmp_path, verbose=False)
     assert fcn.backbone.conv1.weight.shape == model.backbone.conv1.weight.shape
+
+
+def test_backbone_start_from_the_shape_classifier(tmp_path):
+    # backbone_from="classifier": fcnlib's shape classifier, nothing obtained or trained
+    r = course.recipe("05", smoke=True, backbone_from="classifier")
+    start = course.backbone_start(r, 6, checkpoint_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+    holder = models.build("fcn_resnet18", 6, width=r.width)
+    pretrain.load_backbone(holder)
+    assert all(torch.equal(v, holder.backbone.state_dict()[k]) for k, v in start.items())
 
 
 def test_obtain_names_what_it_can_obtain():
