@@ -315,11 +315,13 @@ def draw_receptive_field(
     alpha: float = 0.6,
     cmap: str = "magma",
     title: str | None = None,
+    colorbar: bool = False,
 ):
     """Draw ``image`` (``3 x H x W`` in [0, 1]) with the effective receptive field ``erf``
     (``H x W``, from :func:`effective_receptive_field`) as a heat map on top, and the
     theoretical receptive field ``rf`` (a size in pixels or a :class:`ReceptiveField`) as a
-    square around ``position`` (default: the centre). Returns the matplotlib axes."""
+    square around ``position`` (default: the centre). ``colorbar=True`` adds a colour bar for
+    the heat map (gradient magnitude, 1 at its peak). Returns the matplotlib axes."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -332,6 +334,12 @@ def draw_receptive_field(
         if erf.shape != (h, w):
             raise ValueError(f"erf has shape {tuple(erf.shape)}, expected {(h, w)} like the image")
         ax.imshow(erf.numpy(), cmap=cmap, alpha=alpha * (erf.numpy() > 0), vmin=0, vmax=1)
+        if colorbar:
+            from matplotlib.cm import ScalarMappable
+            from matplotlib.colors import Normalize
+
+            scale = ScalarMappable(Normalize(0, 1), cmap=cmap)
+            ax.figure.colorbar(scale, ax=ax, fraction=0.046, pad=0.04, label="gradient (peak = 1)")
     if rf is not None:
         size = rf.size if isinstance(rf, ReceptiveField) else int(rf)
         half = size / 2

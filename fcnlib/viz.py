@@ -165,29 +165,41 @@ def show_samples(
 
 
 def plot_confusion(
-    confusion, classes: Sequence[str], normalize: bool = True, ax=None, cmap="Blues"
+    confusion,
+    classes: Sequence[str],
+    normalize: bool = True,
+    ax=None,
+    cmap="Blues",
+    fontsize: float | None = None,
 ):
-    """Confusion matrix (rows = true class, columns = prediction), row-normalised by default."""
+    """Confusion matrix (rows = true class, columns = prediction), row-normalised by default.
+
+    Every cell is written out (two decimals when normalised, counts otherwise) in ``fontsize``
+    points; the default is sized to the cells (large for a handful of classes, smaller for
+    many), so that the digits stay readable."""
     cm = (
         confusion.detach().cpu().numpy()
         if isinstance(confusion, torch.Tensor)
         else np.asarray(confusion)
     )
     cm = cm.astype(np.float64)
+    k = len(classes)
     if normalize:
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.6 * len(classes) + 2, 0.6 * len(classes) + 1.5))
+        _, ax = plt.subplots(figsize=(0.8 * k + 2.5, 0.8 * k + 1.5))
+    if fontsize is None:
+        fontsize = 11 if k <= 6 else 9 if k <= 10 else 7 if k <= 16 else 5
     im = ax.imshow(cm, cmap=cmap, vmin=0, vmax=1 if normalize else None)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    for i in range(len(classes)):
-        for j in range(len(classes)):
+    for i in range(k):
+        for j in range(k):
             ax.text(j, i, f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}", ha="center", va="center",
-                    fontsize=7, color="white" if cm[i, j] > 0.5 * cm.max() else "black")  # fmt: skip
-    plt.colorbar(im, ax=ax, fraction=0.046)
+                    fontsize=fontsize, color="white" if cm[i, j] > 0.5 * cm.max() else "black")  # fmt: skip
+    plt.colorbar(im, ax=ax, fraction=0.046, label="share of the row" if normalize else "pixels")
     return ax
 
 

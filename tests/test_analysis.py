@@ -136,6 +136,11 @@ def test_draw_receptive_field_draws_image_heat_map_and_square():
     ax = analysis.draw_receptive_field(img[0], erf, analysis.receptive_field(m), title="t")
     assert len(ax.images) == 2 and len(ax.patches) == 1
     assert ax.patches[0].get_width() == 7
+    assert len(ax.figure.axes) == 1  # no colour bar unless asked for
+    fig, ax = plt.subplots()
+    analysis.draw_receptive_field(img[0], erf, 7, ax=ax, colorbar=True)
+    assert len(fig.axes) == 2  # the heat map's colour bar, from 0 to 1
+    assert fig.axes[1].get_ylim() == (0.0, 1.0)
     plt.close("all")
 
 

@@ -47,3 +47,18 @@ def test_show_samples_grid_and_confusion_plot():
     ax = viz.plot_confusion(torch.eye(6, dtype=torch.long) * 5, ds.classes)
     assert ax.images[0].get_array()[2, 2] == pytest.approx(1.0)
     plt.close("all")
+
+
+def test_confusion_digits_are_readable_and_sized_to_the_cells():
+    classes = [f"c{i}" for i in range(6)]
+    ax = viz.plot_confusion(torch.eye(6, dtype=torch.long) * 5 + 1, classes)
+    sizes = {t.get_fontsize() for t in ax.texts}
+    assert len(ax.texts) == 36 and min(sizes) >= 10  # six classes: large digits
+    assert ax.texts[0].get_text() == "0.55"  # row-normalised, two decimals
+    many = viz.plot_confusion(torch.eye(20, dtype=torch.long), [f"c{i}" for i in range(20)])
+    assert max(t.get_fontsize() for t in many.texts) < min(sizes)  # smaller cells, smaller digits
+    counts = viz.plot_confusion(torch.eye(3, dtype=torch.long) * 7, classes[:3], normalize=False,
+                                fontsize=8)  # fmt: skip
+    assert counts.texts[0].get_text() == "7" and counts.texts[0].get_fontsize() == 8
+    assert len(counts.figure.axes) == 2  # the matrix and its colour bar
+    plt.close("all")
