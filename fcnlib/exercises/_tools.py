@@ -251,7 +251,9 @@ def run_master(master: Path, out_dir: Path, cwd: Path, seed: int = 0) -> tuple[d
     return seconds, problems
 
 
-def solutions(which: list[str] | None, cwd: Path | None, out_dir: Path | None) -> int:
+def solutions(
+    which: list[str] | None, cwd: Path | None, out_dir: Path | None, seed: int = 0
+) -> int:
     root = repo_root()
     cwd = (cwd or root / "notebooks").resolve()
     out_dir = (out_dir or root / "build" / "solutions").resolve()
@@ -260,7 +262,7 @@ def solutions(which: list[str] | None, cwd: Path | None, out_dir: Path | None) -
     for master in masters(root, which):
         print(f"== {master.name} (cwd {cwd})", flush=True)
         start = time.perf_counter()
-        seconds, problems = run_master(master, out_dir, cwd)
+        seconds, problems = run_master(master, out_dir, cwd, seed)
         times.update(seconds)
         total = time.perf_counter() - start
         for ex_id, s in sorted(seconds.items()):
@@ -345,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         help="working directory of the run (default notebooks/, reusing its checkpoints/)",
     )
     sol.add_argument("--out", type=Path, help="executed masters go here (default build/solutions/)")
+    sol.add_argument("--seed", type=int, default=0, help="the masters' SEED (default 0)")
     args = parser.parse_args(argv)
 
     if args.list:
@@ -367,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             print("regenerated: " + (", ".join(drifted) if drifted else "nothing changed"))
         return 0
     if args.command == "solutions":
-        return solutions(args.notebooks, args.cwd, args.out)
+        return solutions(args.notebooks, args.cwd, args.out, args.seed)
     parser.print_help()
     return 2
 
