@@ -20,14 +20,40 @@ exercises._load_all()
 IDS = sorted(exercises.EXERCISES)
 
 
-def _wrong_answers() -> dict[str, list]:
-    found = {}
+def _wrong_answer_modules() -> list:
+    """``tests/test_exercises_NN.py``, each defining ``WRONG`` (and ``CONTEXT``)."""
+    modules = []
     for path in sorted((REPO / "tests").glob("test_exercises_[0-9][0-9].py")):
         spec = importlib.util.spec_from_file_location(f"_wrong_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        found.update(module.WRONG)
-    return found
+        modules.append(module)
+    return modules
+
+
+WRONG_MODULES = _wrong_answer_modules()
+
+
+def _wrong_answers() -> dict[str, list]:
+    return {k: v for m in WRONG_MODULES for k, v in m.WRONG.items()}
+
+
+# the files that do not run their own wrong answers: this file runs them
+CASES = [
+    (ex_id, factory, message, getattr(m, "CONTEXT", {}).get(ex_id, {}))
+    for m in WRONG_MODULES
+    if not hasattr(m, "test_wrong_answers_are_rejected")
+    for ex_id, cases in m.WRONG.items()
+    for factory, message in cases
+]
+
+
+@pytest.mark.parametrize(
+    "exercise_id, factory, message, context", CASES, ids=[f"{c[0]}: {c[2]}" for c in CASES]
+)
+def test_wrong_answers_are_rejected_with_their_message(exercise_id, factory, message, context):
+    with pytest.raises(exercises.Incorrect, match=message):
+        exercises.check(exercise_id, factory(), **context)
 
 
 def _master_ids() -> dict[str, Path]:

@@ -1,6 +1,6 @@
-"""Notebook 02's exercise checks reject wrong answers, each with a message saying what is wrong."""
+"""Wrong answers to notebook 02's exercises, each with the message its check must give
+(tests/test_exercises.py asserts that every one is rejected with it)."""
 
-import pytest
 from torch import nn
 
 from fcnlib import analysis, exercises, models
@@ -56,15 +56,6 @@ CONTEXT = {
     "02.2": {"reference": POOLING},
     "02.3": {"model": POOLING, "size": 48},
 }
-
-
-@pytest.mark.parametrize(
-    "exercise_id, factory, message",
-    [(k, f, m) for k, cases in WRONG.items() for f, m in cases],
-)
-def test_wrong_answers_are_rejected(exercise_id, factory, message):
-    with pytest.raises(exercises.Incorrect, match=message):
-        exercises.check(exercise_id, factory(), **CONTEXT.get(exercise_id, {}))
 
 
 def test_right_answers_pass():

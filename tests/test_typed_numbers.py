@@ -8,8 +8,8 @@ What counts as a typed measurement: a decimal (``0.747``, ``+0.055``, ``1.23x``)
 (``27.5 %``), a signed number (``+3``) or a duration (``43 s``, ``74–88 s``). Not scanned:
 inline code that is not a bare number (``std=0.1``), section and exercise numbers (``5.1``,
 ``Exercise 03.2``), and bounds (``≤ 3 min``, ``Python ≥ 3.10``, ``at most 3 minutes``).
-``ALLOWED`` lists, per notebook, the
-few remaining numbers that are settings or arithmetic, each with its reason.
+``ALLOWED`` lists, per notebook, the few remaining numbers that are settings or arithmetic,
+each with its reason.
 """
 
 import io
