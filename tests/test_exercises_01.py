@@ -30,7 +30,7 @@ WRONG = {
     "01.2": [
         (lambda: SHALLOW, "no larger than the shallow net"),
         (lambda: models.AllConvNet(6, width=16, depth=8), "times the FLOPs"),
-        (lambda: _dilated(padding=1), "times the FLOPs"),  # shrinks: fewer FLOPs
+        (lambda: _dilated(padding=1), r"4 convolution\(s\) change H x W"),
         (_pooled, "not 2 x 6 x 37 x 45"),
         (lambda: "dilation=2", "should be a torch.nn.Module"),
     ],

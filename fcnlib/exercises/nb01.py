@@ -44,7 +44,24 @@ def check_cheaper_context(answer, *, reference, size: int = 64, **_) -> str:
     net = require_module(answer)
     k = reference.num_classes
     x = torch.rand(2, 3, 37, 45)
-    out = scores(net, x)
+    shrunk = []
+    hooks = [
+        m.register_forward_hook(
+            lambda m, i, o: shrunk.append(m) if o.shape[-2:] != i[0].shape[-2:] else None
+        )
+        for m in net.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    try:
+        out = scores(net, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    require(
+        not shrunk,
+        f"{len(shrunk)} convolution(s) change H x W; in an all-conv net each keeps it "
+        "(a 3 x 3 convolution with dilation d needs padding d)",
+    )
     require(
         tuple(out.shape) == (2, k, 37, 45),
         f"for a 2 x 3 x 37 x 45 input the output is {tuple(out.shape)}, not 2 x {k} x 37 x 45: "
