@@ -72,19 +72,19 @@ def attempted(answer) -> bool:
     return answer is not None and answer is not Ellipsis
 
 
-def check(exercise_id: str, answer, **context) -> bool:
+def check(exercise_id: str, answer, **context) -> None:
     """Check ``answer`` to exercise ``exercise_id`` and print the verdict.
 
-    An untouched answer (``None`` or ``...``) prints "not attempted yet" and returns ``False``,
-    so a notebook whose exercises are not done still runs top to bottom. A correct answer
-    prints what was verified and returns ``True``. A wrong one raises :class:`Incorrect`,
+    An untouched answer (``None`` or ``...``) prints "not attempted yet", so a notebook whose
+    exercises are not done still runs top to bottom. A correct answer prints what was verified
+    (nothing is returned, so a check cell shows only the verdict). A wrong one raises :class:`Incorrect`,
     whose message says what is wrong. ``context`` passes anything else the check needs
     (for example a baseline measured in the same cell).
     """
     ex = get(exercise_id)
     if not attempted(answer):
         print(f"Exercise {ex.id} ({ex.title}): {NOT_ATTEMPTED}")
-        return False
+        return
     start = time.perf_counter()
     try:
         verdict = ex.check(answer, **context)
@@ -92,4 +92,3 @@ def check(exercise_id: str, answer, **context) -> bool:
         raise Incorrect(f"Exercise {ex.id} ({ex.title}): {e}") from None
     seconds = time.perf_counter() - start
     print(f"Exercise {ex.id} ({ex.title}): correct. {verdict} (checked in {seconds:.1f} s)")
-    return True
