@@ -12,7 +12,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # An inherited MPLBACKEND=Agg would silently drop every figure from executed notebooks.
 unexport MPLBACKEND
 
-.PHONY: setup course records readme site test lab lint format strip browser-deps clean fork
+.PHONY: setup course records readme site test solutions lab lint format strip browser-deps clean fork
 
 setup: $(STAMP)
 
@@ -69,16 +69,25 @@ readme: setup
 site: $(SITE_STAMP)
 	$(PY) docs/build_site.py
 
-## Unit tests plus every notebook through nbval (what CI runs). The nbval run also writes the
-## executed notebooks to build/; the website is built from them and checked in Chromium.
+## Unit tests plus every notebook through nbval (what CI runs), then every exercise's solution
+## (`make solutions`). The nbval run also writes the executed notebooks to build/; the website
+## is built from them and checked in Chromium.
 test: setup browser-deps $(SITE_STAMP)
 	@mkdir -p build
 	@$(PY) docs/build_site.py --record-run build/run-info.json
 	$(PY) -m pytest tests $(NOTEBOOKS) --ignore=tests/test_site.py --executed-copies=build \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+	$(PY) -m fcnlib.exercises solutions
 	@if $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
 		$(PY) docs/build_site.py && $(PY) -m pytest tests/test_site.py -p no:cacheprovider; \
 	else echo "the website needs Python 3.11 or later (Sphinx 9): not built"; fi
+
+## Every exercise's worked solution (exercises/NN_*.ipynb) run against its check, in
+## notebooks/ so that the checkpoints of an earlier course run are reused (without them each
+## master trains what it needs); executed copies in build/solutions/, times in
+## exercises/times.json. Fails naming the exercise whose check rejects its solution.
+solutions: setup
+	$(PY) -m fcnlib.exercises solutions
 
 ## Debian's Chromium for the real-browser widget test (installed when missing and we are root).
 browser-deps:

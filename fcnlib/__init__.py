@@ -20,6 +20,7 @@ _SUBMODULES = (
     "course",
     "data",
     "engine",
+    "exercises",
     "history",
     "inference",
     "mask_cleanup",

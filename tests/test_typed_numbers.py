@@ -6,9 +6,10 @@ shows. Code is not scanned: thresholds in ``assert``s and settings are numbers b
 
 What counts as a typed measurement: a decimal (``0.747``, ``+0.055``, ``1.23x``), a percentage
 (``27.5 %``), a signed number (``+3``) or a duration (``43 s``, ``74–88 s``). Not scanned:
-inline code that is not a bare number (``std=0.1``), section numbers (``5.1``), and bounds
-(``≤ 3 min``, ``Python ≥ 3.10``, ``at most 3 minutes``). ``ALLOWED`` lists, per notebook, the
-few remaining numbers that are settings or arithmetic, each with its reason.
+inline code that is not a bare number (``std=0.1``), section and exercise numbers (``5.1``,
+``Exercise 03.2``), and bounds (``≤ 3 min``, ``Python ≥ 3.10``, ``at most 3 minutes``).
+``ALLOWED`` lists, per notebook, the few remaining numbers that are settings or arithmetic,
+each with its reason.
 """
 
 import io
@@ -32,7 +33,7 @@ MEASURED = re.compile(
     r"|(?<![\w.-])\d+(?:\s?[–-]\s?\d+)?\s(?:s|ms|sec|seconds?|min|minutes?|hours?)\b"  # 74–88 s
 )
 BOUND = re.compile(r"(?:[≤≥<>]|\bat most|\bat least|\baim for)\s*$")
-SECTION = re.compile(r"^#+\s*\d+(?:\.\d+)+|\bsections? \d+\.\d+", re.M)
+SECTION = re.compile(r"^#+\s*\d+(?:\.\d+)+|\bsections? \d+\.\d+|\bExercises? \d\d\.\d+", re.M)
 INLINE_CODE = re.compile(r"`([^`\n]*)`")
 FENCED_CODE = re.compile(r"^```.*?^```", re.M | re.S)
 GENERATED = re.compile(
