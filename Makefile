@@ -105,12 +105,12 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lint: setup
-	$(VENV)/bin/ruff check fcnlib tests notebooks benchmarks docs
-	$(VENV)/bin/ruff format --check fcnlib tests notebooks benchmarks docs
+	$(VENV)/bin/ruff check fcnlib tests notebooks exercises benchmarks docs
+	$(VENV)/bin/ruff format --check fcnlib tests notebooks exercises benchmarks docs
 
 format: setup
-	$(VENV)/bin/ruff format fcnlib tests notebooks benchmarks docs
-	$(VENV)/bin/ruff check --fix fcnlib tests notebooks benchmarks docs
+	$(VENV)/bin/ruff format fcnlib tests notebooks exercises benchmarks docs
+	$(VENV)/bin/ruff check --fix fcnlib tests notebooks exercises benchmarks docs
 
 strip: setup
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace $(NOTEBOOKS)
