@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from .._files import write_json
+
 EXERCISE_TAG = "exercise"
 SETUP_TAGS = {"parameters", "setup"}
 BEGIN_CODE = "# BEGIN SOLUTION"
@@ -272,7 +274,7 @@ def solutions(
         print(f"   notebook ran in {total:.0f} s, solutions {sum(seconds.values()):.0f} s")
         failed += problems
     path = times_path(root)
-    path.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
+    write_json(path, dict(sorted(times.items())))
     print(f"solution times in {path.relative_to(root)}; executed masters in {out_dir}")
     if failed:
         print(f"{len(failed)} problem(s):\n  " + "\n  ".join(failed))

@@ -43,11 +43,7 @@ def check_fcn8s_by_hand(answer, **_) -> str:
 def _val_subset(n: int):
     from fcnlib import course
 
-    r = course.recipe("03")
-    _, val_set = course.datasets(
-        r.dataset, r.image_size, r.train_size, r.val_size, seed=0, pretrained=False,
-        full_run=False,
-    )  # fmt: skip
+    _, val_set = course.recipe("03", seed=0).datasets()
     n = min(n, len(val_set))
     images = torch.stack([val_set[i][0] for i in range(n)])
     masks = torch.stack([val_set[i][1] for i in range(n)])

@@ -6,17 +6,13 @@ import torch
 from torch import nn
 
 from ._core import Incorrect, exercise
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise Incorrect(message)
+from ._helpers import require
 
 
 @exercise("04.1", "The head as a 1 x 1 convolution")
 def check_convolutionalise(answer, **context) -> str:
     """``answer(fc)`` returns a module that applies ``fc`` at every position of a feature map."""
-    _require(callable(answer), "the answer should be a function that takes an nn.Linear")
+    require(callable(answer), "the answer should be a function that takes an nn.Linear")
     gen = torch.Generator().manual_seed(4)
     for c_in, c_out, size in ((12, 5, 6), (7, 3, 4)):
         fc = nn.Linear(c_in, c_out)
@@ -29,7 +25,7 @@ def check_convolutionalise(answer, **context) -> str:
         except Exception as err:  # noqa: BLE001 - any failure of the learner's code is reported
             raise Incorrect(f"convolutionalise(fc) fails on nn.Linear({c_in}, {c_out}): "
                             f"{type(err).__name__}: {err}") from None  # fmt: skip
-        _require(isinstance(score, nn.Module), f"convolutionalise(fc) returned a "
+        require(isinstance(score, nn.Module), f"convolutionalise(fc) returned a "
                  f"{type(score).__name__}, not a module (an nn.Conv2d)")  # fmt: skip
         features = torch.randn(2, c_in, size, size + 1, generator=gen)
         try:
@@ -38,10 +34,10 @@ def check_convolutionalise(answer, **context) -> str:
         except RuntimeError as err:
             raise Incorrect(f"the module fails on a 2 x {c_in} x {size} x {size + 1} feature map: "
                             f"{str(err).splitlines()[0]}") from None  # fmt: skip
-        _require(all(torch.equal(v, fc.state_dict()[k]) for k, v in before.items()),
+        require(all(torch.equal(v, fc.state_dict()[k]) for k, v in before.items()),
                  "convolutionalise changed the weights of fc itself")  # fmt: skip
         want = (2, c_out, size, size + 1)
-        _require(tuple(maps.shape) == want, f"on a feature map of shape {tuple(features.shape)} "
+        require(tuple(maps.shape) == want, f"on a feature map of shape {tuple(features.shape)} "
                  f"the module gives {tuple(maps.shape)}; a score map keeps the height and width: "
                  f"expected {want}")  # fmt: skip
         with torch.no_grad():
@@ -53,7 +49,7 @@ def check_convolutionalise(answer, **context) -> str:
                 raise Incorrect("the weights match fc but the bias does not (copy fc.bias too)")
             raise Incorrect("the scores at each position differ from fc applied to that position's "
                             "feature vector: the convolution must reuse fc's weight and bias")  # fmt: skip
-        _require(torch.allclose(maps.mean((2, 3)), pooled, atol=1e-4),
+        require(torch.allclose(maps.mean((2, 3)), pooled, atol=1e-4),
                  "averaging the score map does not give fc's logits")  # fmt: skip
     return ("At every position the convolution computes fc on that position's feature vector, "
             "and the average of the score map is the classifier's logits.")  # fmt: skip
@@ -73,13 +69,13 @@ def check_score_map(answer, **context) -> str:
     from .. import course
 
     size = 2 * course.recipe("04").image_size
-    _require(isinstance(answer, dict) and set(answer) == {32, 8},
+    require(isinstance(answer, dict) and set(answer) == {32, 8},
              "the answer should be a dict with keys 32 and 8 (the output strides)")  # fmt: skip
     got = {s: _score_map_size(size, s) for s in (32, 8)}
     half = {s: _score_map_size(size // 2, s) for s in (32, 8)}
     for s in (32, 8):
         value = answer[s]
-        _require(isinstance(value, int) and not isinstance(value, bool),
+        require(isinstance(value, int) and not isinstance(value, bool),
                  f"answer[{s}] should be an int (the side of the square score map)")  # fmt: skip
         if value != got[s]:
             if value == half[s]:
@@ -97,7 +93,7 @@ def check_aux_layer(answer, **context) -> str:
     from .. import models
 
     stages = ["layer1", "layer2", "layer3", "layer4"]
-    _require(isinstance(answer, str) and answer in stages,
+    require(isinstance(answer, str) and answer in stages,
              f"the answer should be one of the stage names {stages}")  # fmt: skip
     net = models.build("fcn_resnet18", 6, width=8, aux_loss=True).eval()
     b = net.backbone
@@ -110,6 +106,6 @@ def check_aux_layer(answer, **context) -> str:
             channels[name] = x.shape[1]
         aux = b(torch.zeros(1, 3, 64, 64))["aux"]
     reads = [n for n in stages if channels[n] == aux.shape[1] == channels_in][0]
-    _require(answer == reads, f"the auxiliary head cannot read {answer}: its first convolution "
+    require(answer == reads, f"the auxiliary head cannot read {answer}: its first convolution "
              f"takes {channels_in} channels at width 8, and {answer} gives {channels[answer]}")  # fmt: skip
     return f"The auxiliary head classifies {reads}'s features (fcn.backbone(x)['aux'])."

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import Incorrect, exercise
+from ._helpers import number
 
 
-def _number(answer, key) -> float:
-    try:
-        return float(answer[key])
-    except (KeyError, TypeError, ValueError):
-        raise Incorrect(f"answer[{key!r}] should be a number") from None
+def _number(answer: dict, key) -> float:
+    return number(answer[key], f"answer[{key!r}]")
 
 
 def smoothing_iou(travel: float, seed: int) -> float:
