@@ -236,3 +236,21 @@ def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, floa
     """Median, min and max of the per-repeat ratios ``num[i] / den[i]``."""
     r = [a / b for a, b in zip(num, den)]
     return statistics.median(r), min(r), max(r)
+
+
+def miou_and_boundary(model: nn.Module, val_set, batch_size: int = 32) -> tuple[float, float]:
+    """(mIoU, boundary F-score) of ``model``'s predictions over ``val_set``, on the CPU, each
+    rounded to 4 decimals as the result files keep them."""
+    from fcnlib import metrics
+
+    model.eval()
+    predictions, masks = [], []
+    with torch.inference_mode():
+        for x, y in torch.utils.data.DataLoader(val_set, batch_size):
+            predictions.append(model(x).argmax(1))
+            masks.append(y)
+    p, m = torch.cat(predictions), torch.cat(masks)
+    cm = metrics.ConfusionMatrix(len(val_set.classes), val_set.ignore_index)
+    cm.update(p, m)
+    bf = metrics.boundary_f1(p, m, ignore_index=val_set.ignore_index)
+    return round(float(cm.compute()["miou"]), 4), round(float(bf), 4)

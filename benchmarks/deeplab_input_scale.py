@@ -23,12 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine_info  # noqa: E402
+from common import ROOT, machine_info, miou_and_boundary  # noqa: E402
 
-from fcnlib import data, engine, metrics, models  # noqa: E402
+from fcnlib import data, engine, models  # noqa: E402
 from fcnlib._files import write_json  # noqa: E402
 
 WIDTH, ASPP_RATES, ASPP_CHANNELS = 16, (1, 2, 3), 64  # notebook 05's CPU settings
@@ -58,22 +56,12 @@ def run(seed: int, factor: float, backbone: dict, train_set, val_set, args) -> d
         progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
-    model.eval()
-    predictions, masks = [], []
-    with torch.inference_mode():
-        for x, y in torch.utils.data.DataLoader(val_set, 32):
-            predictions.append(model(x).argmax(1))
-            masks.append(y)
-    p, m = torch.cat(predictions), torch.cat(masks)
-    cm = metrics.ConfusionMatrix(k, train_set.ignore_index)
-    cm.update(p, m)
+    miou, boundary_f1 = miou_and_boundary(model, val_set)
     return {
         "seed": seed,
         "scale": factor,
-        "miou": round(float(cm.compute()["miou"]), 4),
-        "boundary_f1": round(
-            float(metrics.boundary_f1(p, m, ignore_index=train_set.ignore_index)), 4
-        ),
+        "miou": miou,
+        "boundary_f1": boundary_f1,
         "seconds": round(seconds, 1),
     }
 

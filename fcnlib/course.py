@@ -69,13 +69,13 @@ RECIPES: dict[str, dict[str, dict]] = {
                     epochs=8, batch_size=16, width=16, optimizer="sgd", lr=0.01,
                     warmup_epochs=0.5, head_lr_mult=10, background_weight=0.3,
                     output_stride=16, aspp_rates=(1, 2, 3), aspp_channels=64,
-                    plus_input_scale=1.75),
+                    input_scale=1.75),
         "full": dict(dataset="voc", image_size=321, train_size=None, val_size=None,
                      backbone="resnet50", pretrained=True, backbone_from=None,
                      epochs=30, batch_size=16, width=64, optimizer="sgd", lr=0.01,
                      warmup_epochs=1, head_lr_mult=10, background_weight=1.0,
                      output_stride=16, aspp_rates=(6, 12, 18), aspp_channels=256,
-                     plus_input_scale=1),
+                     input_scale=1),
     },
 }  # fmt: skip
 
@@ -338,9 +338,15 @@ def _train_04(r: Recipe, device, log, checkpoint_dir) -> dict:
 
 
 def deeplab_kwargs(r: Recipe) -> dict:
-    """The ``models.build`` options of notebook 05's DeepLab-v3 under recipe ``r``."""
+    """The ``models.build`` options of notebook 05's DeepLab-v3 under recipe ``r``.
+
+    ``input_scale``: every model of notebook 05 sees the image resized by this factor (its
+    scores come back at the image's size), so that on the CPU run's 64-px scenes the
+    output-stride-16 map is not a 4 x 4 grid.
+    """
     return dict(output_stride=r.output_stride, aspp_rates=tuple(r.aspp_rates),
-                aspp_channels=r.aspp_channels, width=r.width)  # fmt: skip
+                aspp_channels=r.aspp_channels, width=r.width,
+                input_scale=r.input_scale)  # fmt: skip
 
 
 def deeplab_fit_options(r: Recipe, num_classes: int) -> dict:
@@ -379,8 +385,7 @@ def _train_05(r: Recipe, device, log, checkpoint_dir) -> dict:
     start = backbone_start(r, k, device, checkpoint_dir)
     out = {}
     for name, extra in ((f"05_deeplab_{r.backbone}", {}),
-                        (f"05_deeplabv3plus_{r.backbone}",
-                         {"decoder": True, "input_scale": r.plus_input_scale})):  # fmt: skip
+                        (f"05_deeplabv3plus_{r.backbone}", {"decoder": True})):  # fmt: skip
         engine.seed_everything(r.seed)
         model = models.build(f"deeplab_{r.backbone}", k, pretrained_backbone=r.pretrained,
                              **deeplab_kwargs(r), **extra)  # fmt: skip

@@ -401,6 +401,41 @@ def test_deeplab_input_scale_names_a_missing_checkpoint_and_bad_scales(tmp_path)
         bench.main(["--scales", "0", "--seeds", "0"])
 
 
+def test_deeplab_ladder_names_a_missing_checkpoint_and_bad_epochs(tmp_path):
+    bench = _load("deeplab_ladder")
+    with pytest.raises(SystemExit, match="missing.pt"):
+        bench.fcn04(tmp_path / "missing.pt", 6)
+    with pytest.raises(SystemExit, match="--epochs"):
+        bench.main(["--epochs", "0", "--seeds", "0"])
+
+
+def test_deeplab_ladder_rungs_differ_in_one_thing_each():
+    from fcnlib import course
+
+    bench = _load("deeplab_ladder")
+    r = course.recipe("05")
+    built = {rung: bench.build(rung, r, 6, None) for rung in bench.RUNGS}
+    assert [m.output_stride for m in built.values()] == [8, 16, 16, 16]
+    assert {m.input_scale for m in built.values()} == {r.input_scale}
+    fcn8, plain16, v3, v3plus = built.values()
+    assert type(fcn8.classifier) is type(plain16.classifier)  # the same head, another stride
+    assert type(v3).__name__ == "DeepLabV3" and type(v3plus).__name__ == "DeepLabV3Plus"
+    start = bench.build("fcn_os8", r, 6, None)
+    for p in start.parameters():
+        p.data.normal_()
+    again = bench.build("deeplab_v3", r, 6, start)  # the backbone comes from `start`
+    for (k, a), b in zip(start.backbone.state_dict().items(), again.backbone.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_deeplab_ladder_spread_is_the_mean_and_range_over_seeds():
+    bench = _load("deeplab_ladder")
+    runs = [{"seed": s, "rung": "deeplab_v3", "miou": m} for s, m in ((0, 0.5), (1, 0.7))]
+    assert bench.spread(runs) == {
+        "deeplab_v3": {"miou": {"mean": pytest.approx(0.6), "min": 0.5, "max": 0.7}}
+    }
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("segmentation_models_pytorch") is None,
     reason="segmentation_models_pytorch is not installed",

@@ -10,7 +10,8 @@ def _side():
     r = course.recipe("05")
     net = models.build(f"deeplab_{r.backbone}", 6, **course.deeplab_kwargs(r)).eval()
     with torch.no_grad():
-        return net.backbone(torch.zeros(1, 3, r.image_size, r.image_size))["out"].shape[-1]
+        size = round(r.image_size * r.input_scale)  # the model resizes the image first
+        return net.backbone(torch.zeros(1, 3, size, size))["out"].shape[-1]
 
 
 # Each entry: a factory of a wrong answer, and the message the check must give.

@@ -45,7 +45,7 @@ GENERATED = re.compile(
     re.S,
 )
 
-SCALES = "an image scale of multi-scale training or testing, or of DeepLab-v3+'s input (settings)"
+SCALES = "an image scale of multi-scale training or testing, or of the models' input (settings)"
 ALLOWED = {
     "00": {
         "0.15": "the margin of the self-check that the comment describes",
@@ -65,7 +65,6 @@ ALLOWED = {
         "0.56": "0.75 squared: the pixels of a 0.75-scale batch (arithmetic)",
         "0.25": "0.5 squared: the pixels of a 0.5-scale batch (arithmetic)",
         "1.81": "1 + 0.56 + 0.25, the pixels of multi-scale training (arithmetic)",
-        "2.3": "image pixels per layer1 cell at input scale 1.75 (arithmetic)",
     },
     "06": {"0.9": "the confidence threshold whose share the notebook prints (a setting)"},
     "07": {"3%": "the share of pixels the example flips (a setting)"},

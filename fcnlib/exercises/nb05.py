@@ -60,18 +60,21 @@ def _degenerate(rate: int, side: int) -> bool:
 
 @exercise("05.2", "When an atrous 3 x 3 becomes a 1 x 1")
 def check_degenerate_rate(answer, **context) -> str:
-    """``answer`` = {"feature_size": side of the backbone's output at the recipe's image size and
-    output stride, "rate": the smallest rate at which an ASPP 3x3 branch is a 1x1 there}."""
+    """``answer`` = {"feature_size": side of the backbone's output for the recipe's images (resized
+    by its ``input_scale``) at its output stride, "rate": the smallest rate at which an ASPP 3x3
+    branch is a 1x1 there}."""
     from .. import course, models
 
     r = course.recipe("05")
     _require_keys(answer)
     net = models.build(f"deeplab_{r.backbone}", 6, **course.deeplab_kwargs(r)).eval()
     with torch.no_grad():
-        side = net.backbone(torch.zeros(1, 3, r.image_size, r.image_size))["out"].shape[-1]
+        size = round(r.image_size * r.input_scale)  # the model resizes the image first
+        side = net.backbone(torch.zeros(1, 3, size, size))["out"].shape[-1]
     if answer["feature_size"] != side:
         raise Incorrect(f"feature_size is not the side of the backbone's output for "
-                        f"{r.image_size}-pixel images at output stride {r.output_stride}")  # fmt: skip
+                        f"{r.image_size}-pixel images resized {r.input_scale:g} times, at output "
+                        f"stride {r.output_stride}")  # fmt: skip
     rate = answer["rate"]
     if not _degenerate(rate, side):
         raise Incorrect(f"at rate {rate} some off-centre taps still read pixels of the "

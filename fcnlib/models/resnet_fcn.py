@@ -33,6 +33,7 @@ def fcn_resnet(
     pretrained_backbone: bool = False,
     zero_init_residual: bool = False,
     width: int = 64,
+    input_scale: float = 1.0,
 ) -> FCNResNet:
     """FCN with a ResNet backbone: ``B x 3 x H x W -> B x num_classes x H x W`` logits.
 
@@ -50,6 +51,8 @@ def fcn_resnet(
             last BatchNorm scale at zero; see :func:`~fcnlib.models.resnet.resnet_backbone`).
         width: channels of ResNet-18/34's first stage (64 as published; a narrower network
             for CPU runs, see :func:`~fcnlib.models.resnet.resnet_backbone`).
+        input_scale: resize the image by this factor (bilinearly) before the backbone; the
+            logits still come out at the input's size (as :func:`~fcnlib.models.deeplab`'s).
     """
     if output_stride is None:
         output_stride = 32 if backbone in ("resnet18", "resnet34") else 8
@@ -63,7 +66,9 @@ def fcn_resnet(
         width=width,
     )
     aux = FCNHead(c3, num_classes) if aux_loss else None
-    return FCNResNet(features, FCNHead(c4, num_classes), aux, num_classes, output_stride)
+    return FCNResNet(
+        features, FCNHead(c4, num_classes), aux, num_classes, output_stride, input_scale
+    )
 
 
 @register("fcn_resnet18")
