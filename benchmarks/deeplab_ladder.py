@@ -71,7 +71,6 @@ def build(rung: str, r, k: int, start) -> torch.nn.Module:
 def gflops(rung: str, r, k: int) -> float:
     """GFLOPs of one forward pass of ``rung``'s model on one of the recipe's images (the
     model resizes it by ``input_scale`` itself)."""
-    engine.seed_everything(r.seed)
     model = build(rung, r, k, None)
     return round(analysis.count_flops(model.eval(), r.image_size) / 1e9, 3)
 
@@ -134,9 +133,9 @@ def main(argv=None) -> int:
         for rung in args.rungs:
             runs.append(run(rung, r, train_set, val_set, start, args.epochs or r.epochs))
             print(runs[-1], flush=True)
-    settings = {**course.recipe("05").record()["settings"], "seeds": args.seeds,
-                "epochs": args.epochs or course.recipe("05").epochs,
-                "tta_scales": list(TTA_SCALES)}  # fmt: skip
+    recipe = course.recipe("05")
+    settings = {**recipe.record()["settings"], "seeds": args.seeds,
+                "epochs": args.epochs or recipe.epochs, "tta_scales": list(TTA_SCALES)}  # fmt: skip
     write_json(
         args.out,
         {"machine": machine_info(), "settings": settings, "runs": runs, "spread": spread(runs)},
